@@ -1,0 +1,126 @@
+"""Every exception and warning lmerpy raises, under one root.
+
+``LmerpyError`` is the root; ``LmerpyWarning`` the root of warnings. Errors that
+point into a formula keep the formula text and a character offset, and their
+message shows the formula with a caret under the problem.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConvergenceWarning",
+    "DataError",
+    "DegenerateModelError",
+    "FitError",
+    "FormulaError",
+    "FormulaLimitError",
+    "FormulaSemanticError",
+    "FormulaSyntaxError",
+    "LmerpyError",
+    "LmerpyWarning",
+    "MissingColumnError",
+    "RankDeficiencyWarning",
+    "RowsDroppedWarning",
+    "SingularFitWarning",
+]
+
+_CONTEXT = 60  # characters of formula shown either side of the caret
+
+
+class LmerpyError(Exception):
+    """Root of every error lmerpy raises on purpose."""
+
+
+class FormulaError(LmerpyError, ValueError):
+    """A formula that lmerpy cannot accept; shows where, with a caret.
+
+    Attributes:
+        message: what is wrong and what to do, without the formula.
+        formula: the formula text.
+        pos: 0-based character offset of the problem.
+        end: 0-based offset one past the problem (``pos + 1`` for a single caret).
+        line, column: 1-based line and column of ``pos``.
+    """
+
+    def __init__(self, message: str, formula: str, pos: int, end: int | None = None) -> None:
+        self.message = message
+        self.formula = formula
+        self.pos = max(0, min(pos, len(formula)))
+        self.end = max(self.pos + 1, end if end is not None else self.pos + 1)
+        self.line = formula.count("\n", 0, self.pos) + 1
+        self.column = self.pos - (formula.rfind("\n", 0, self.pos) + 1) + 1
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return f"{self.message}\n{self.context()}"
+
+    def context(self) -> str:
+        """The formula line holding the problem, clipped, with carets under it."""
+        start = self.formula.rfind("\n", 0, self.pos) + 1
+        stop = self.formula.find("\n", self.pos)
+        line = self.formula[start : len(self.formula) if stop < 0 else stop]
+        col = self.pos - start
+        width = max(1, min(self.end - self.pos, len(line) - col))
+        lo = max(0, col - _CONTEXT)
+        hi = min(len(line), col + width + _CONTEXT)
+        prefix = "..." if lo > 0 else ""
+        suffix = "..." if hi < len(line) else ""
+        shown = prefix + line[lo:hi] + suffix
+        caret = " " * (len(prefix) + col - lo) + "^" * width
+        return f"  {shown}\n  {caret}"
+
+
+class FormulaSyntaxError(FormulaError):
+    """The text is not an lme4 formula: a stray character, unbalanced parentheses,
+    a missing operand, a function or term type lmerpy does not know."""
+
+
+class FormulaSemanticError(FormulaError):
+    """The formula parses but does not describe a model lmerpy can fit
+    (a bar outside parentheses, a grouping factor that is not a variable, ...)."""
+
+
+class FormulaLimitError(FormulaError):
+    """The formula exceeds a resource limit (length, nesting depth, power, terms)."""
+
+
+class DataError(LmerpyError, ValueError):
+    """The data do not fit the formula: a missing column, an unusable grouping factor,
+    a response that is not numeric, no rows left after dropping missing values."""
+
+
+class MissingColumnError(DataError, KeyError):
+    """A variable named in the formula is not a column of the data."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DegenerateModelError(LmerpyError):
+    """The model cannot be estimated from these data (e.g. a rank-deficient design
+    that cannot be repaired by dropping columns)."""
+
+
+class FitError(LmerpyError, RuntimeError):
+    """The optimizer failed to produce a fit."""
+
+
+class LmerpyWarning(UserWarning):
+    """Root of the warnings lmerpy issues; each is also kept on the result."""
+
+
+class SingularFitWarning(LmerpyWarning):
+    """A boundary (singular) fit: some variance component is estimated as zero
+    or some correlation as ±1 (lme4's ``isSingular``)."""
+
+
+class ConvergenceWarning(LmerpyWarning):
+    """The optimizer stopped without meeting its convergence criteria."""
+
+
+class RankDeficiencyWarning(LmerpyWarning):
+    """Columns of the fixed-effects matrix were dropped because it is rank deficient."""
+
+
+class RowsDroppedWarning(LmerpyWarning):
+    """Rows with missing values in a used variable were dropped before fitting."""

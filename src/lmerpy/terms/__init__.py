@@ -1,0 +1,12 @@
+"""Random-effect term types: how a term's parameters θ become its block of Λθ."""
+
+from .registry import TermType, get_term_type, register_term_type, registered_term_types
+from .unstructured import Unstructured
+
+__all__ = [
+    "TermType",
+    "Unstructured",
+    "get_term_type",
+    "register_term_type",
+    "registered_term_types",
+]

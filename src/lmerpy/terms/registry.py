@@ -1,0 +1,75 @@
+"""The registry of random-effect term types (lme4 2.0's ``Covariance`` classes).
+
+A term type turns its parameter vector θᵢ into the lower-triangular
+relative covariance factor Tᵢ of one random-effect term, so that the term's
+random effects have covariance σ² Tᵢ Tᵢᵀ for every level of its grouping factor.
+Z construction and the penalized least squares solver are shared: a term type
+never touches them. ``(x | g)`` means ``us(x | g)``; ``name(x | g, key = value)``
+looks ``name`` up here, passing the literal options as keyword arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..formula.ast import Literal
+
+__all__ = ["TermType", "get_term_type", "register_term_type", "registered_term_types"]
+
+
+@runtime_checkable
+class TermType(Protocol):
+    """What a random-effect term type provides, for a term with ``n_cols`` columns."""
+
+    def n_theta(self, n_cols: int) -> int:
+        """Number of parameters."""
+        ...
+
+    def theta_start(self, n_cols: int) -> NDArray[np.float64]:
+        """Starting values (lme4: 1 on Cholesky diagonals, 0 elsewhere)."""
+        ...
+
+    def lower_bounds(self, n_cols: int) -> NDArray[np.float64]:
+        """Lower bounds (0 for standard deviations, -inf for the rest)."""
+        ...
+
+    def lambda_block(self, theta: NDArray[np.float64], n_cols: int) -> NDArray[np.float64]:
+        """The lower-triangular ``n_cols × n_cols`` factor Tᵢ at ``theta``."""
+        ...
+
+    def theta_names(self, columns: Sequence[str], group: str) -> list[str]:
+        """Names of the parameters, as lme4's ``getME(m, "theta")`` names them."""
+        ...
+
+
+TermTypeFactory = Callable[..., TermType]
+
+_REGISTRY: dict[str, TermTypeFactory] = {}
+
+
+def register_term_type(name: str, factory: TermTypeFactory) -> None:
+    """Make ``name(lhs | g, key = value)`` mean ``factory(key=value)`` in formulas.
+
+    ``factory`` is called with the term's literal options as keyword arguments and
+    returns a ``TermType``; it should raise ``TypeError`` or ``ValueError`` for options
+    it does not take. lme4 equivalent: the ``lme4_specials`` covariance classes.
+    """
+    if not name.isidentifier():
+        raise ValueError(f"term type name must be an identifier, not {name!r}")
+    if name in _REGISTRY:
+        raise ValueError(f"term type {name!r} is already registered")
+    _REGISTRY[name] = factory
+
+
+def registered_term_types() -> list[str]:
+    """Names usable as ``name(lhs | g)`` in a formula, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_term_type(name: str, options: Mapping[str, Literal] | None = None) -> TermType:
+    """Build the term type ``name`` with ``options``; ``KeyError`` if it is not registered."""
+    return _REGISTRY[name](**dict(options or {}))
