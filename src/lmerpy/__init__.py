@@ -1,14 +1,37 @@
 """lmerpy: lme4's linear mixed models, in Python.
 
->>> import lmerpy
->>> spec = lmerpy.parse_formula("normexam ~ standLRT + (standLRT | school)")
+    >>> import lmerpy
+    >>> fit = lmerpy.lmer("normexam ~ standLRT + (standLRT | school)",
+    ...                   lmerpy.datasets.load("exam"))
+    >>> fit.fixef.round(3).to_dict()
+    {'(Intercept)': -0.012, 'standLRT': 0.557}
 """
 
-from . import errors
+from . import datasets, errors
+from .api import lmer
+from .deviance import DevianceFunction, make_deviance
+from .design import Design, lformula
 from .formula import ModelSpec, parse_formula
+from .optimize import OptimizerRecord, optimize_deviance
+from .result import LmerResult, make_result
 from .terms import register_term_type
 
-__all__ = ["ModelSpec", "errors", "parse_formula", "register_term_type"]
+__all__ = [
+    "Design",
+    "DevianceFunction",
+    "LmerResult",
+    "ModelSpec",
+    "OptimizerRecord",
+    "datasets",
+    "errors",
+    "lformula",
+    "lmer",
+    "make_deviance",
+    "make_result",
+    "optimize_deviance",
+    "parse_formula",
+    "register_term_type",
+]
 
 
 def __dir__() -> list[str]:

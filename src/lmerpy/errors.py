@@ -56,18 +56,23 @@ class FormulaError(LmerpyError, ValueError):
 
     def context(self) -> str:
         """The formula line holding the problem, clipped, with carets under it."""
-        start = self.formula.rfind("\n", 0, self.pos) + 1
-        stop = self.formula.find("\n", self.pos)
-        line = self.formula[start : len(self.formula) if stop < 0 else stop]
-        col = self.pos - start
-        width = max(1, min(self.end - self.pos, len(line) - col))
-        lo = max(0, col - _CONTEXT)
-        hi = min(len(line), col + width + _CONTEXT)
-        prefix = "..." if lo > 0 else ""
-        suffix = "..." if hi < len(line) else ""
-        shown = prefix + line[lo:hi] + suffix
-        caret = " " * (len(prefix) + col - lo) + "^" * width
-        return f"  {shown}\n  {caret}"
+        return caret_context(self.formula, self.pos, self.end)
+
+
+def caret_context(formula: str, pos: int, end: int) -> str:
+    """The line of ``formula`` holding ``pos``, clipped, with carets under ``pos:end``."""
+    start = formula.rfind("\n", 0, pos) + 1
+    stop = formula.find("\n", pos)
+    line = formula[start : len(formula) if stop < 0 else stop]
+    col = pos - start
+    width = max(1, min(end - pos, len(line) - col))
+    lo = max(0, col - _CONTEXT)
+    hi = min(len(line), col + width + _CONTEXT)
+    prefix = "..." if lo > 0 else ""
+    suffix = "..." if hi < len(line) else ""
+    shown = prefix + line[lo:hi] + suffix
+    caret = " " * (len(prefix) + col - lo) + "^" * width
+    return f"  {shown}\n  {caret}"
 
 
 class FormulaSyntaxError(FormulaError):
@@ -90,10 +95,20 @@ class DataError(LmerpyError, ValueError):
 
 
 class MissingColumnError(DataError, KeyError):
-    """A variable named in the formula is not a column of the data."""
+    """A variable named in the formula is not a column of the data.
+
+    Attributes:
+        name: the missing column; ``formula``, ``pos``, ``end``: where it is named.
+    """
+
+    def __init__(self, message: str, name: str, formula: str = "", pos: int = 0, end: int = 0):
+        self.message, self.name, self.formula, self.pos, self.end = message, name, formula, pos, end
+        super().__init__(message)
 
     def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
+        if not self.formula:
+            return self.message
+        return f"{self.message}\n{caret_context(self.formula, self.pos, self.end)}"
 
 
 class DegenerateModelError(LmerpyError):

@@ -1,0 +1,287 @@
+"""The design of a linear mixed model: y, X, and each random-effects term's pieces.
+
+``lformula(formula, data)`` is lme4's ``lFormula``: parse, keep complete cases,
+build X with lme4's column names (dropping columns that make it rank deficient),
+and for every random term its grouping factor, left-hand matrix and term type,
+ordered as lme4 orders them (by decreasing number of levels).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+from numpy.typing import ArrayLike, NDArray
+
+from ..errors import (
+    DataError,
+    FormulaSemanticError,
+    MissingColumnError,
+    RankDeficiencyWarning,
+    RowsDroppedWarning,
+)
+from ..formula import ModelSpec, RandomTerm, parse_formula
+from ..formula.ast import Call
+from ..terms import TermType, get_term_type
+from .grouping import GroupingFactor, grouping_factor
+from .matrices import ModelMatrix, evaluate, model_matrix
+
+__all__ = ["Design", "RandomEffectsTerm", "lformula"]
+
+RANK_TOLERANCE = 1e-7  # R's qr() tolerance, as lme4's rank check uses it
+
+
+@dataclass(frozen=True)
+class RandomEffectsTerm:
+    """One ``(lhs | g)`` term on the data.
+
+    Attributes:
+        spec: the term as the formula gave it.
+        factor: the grouping factor's codes and levels.
+        lhs: the term's left-hand model matrix (n x p) and its column names.
+        term_type: maps the term's θ to its relative covariance factor.
+    """
+
+    spec: RandomTerm
+    factor: GroupingFactor
+    lhs: ModelMatrix
+    term_type: TermType
+
+    @property
+    def group(self) -> str:
+        return self.factor.name
+
+    @property
+    def columns(self) -> list[str]:
+        return self.lhs.columns
+
+    @property
+    def n_theta(self) -> int:
+        return self.term_type.n_theta(len(self.columns))
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything a fit needs from the formula and the data (lme4's ``lFormula`` value).
+
+    Attributes:
+        spec: the parsed formula.
+        y: response, complete cases only.
+        X: fixed-effects matrix after dropping rank-deficient columns; ``x_columns`` names them.
+        terms: random-effects terms in lme4's order.
+        weights: prior weights, or None.
+        offset: the summed offsets, or None.
+        rows: index labels of the data rows used.
+        dropped_rows: how many rows were dropped for missing values.
+        dropped_columns: fixed-effect columns dropped for rank deficiency.
+        messages: warnings raised while building the design (kept for the result).
+    """
+
+    spec: ModelSpec
+    y: NDArray[np.float64]
+    X: NDArray[np.float64]
+    x_columns: list[str]
+    terms: tuple[RandomEffectsTerm, ...]
+    weights: NDArray[np.float64] | None
+    offset: NDArray[np.float64] | None
+    rows: pd.Index
+    fixed: ModelMatrix = field(repr=False)
+    dropped_rows: int = 0
+    dropped_columns: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()
+
+    @property
+    def nobs(self) -> int:
+        return len(self.y)
+
+
+def lformula(
+    formula: str | ModelSpec,
+    data: pd.DataFrame,
+    *,
+    weights: ArrayLike | str | None = None,
+) -> Design:
+    """Build the design of ``formula`` on ``data`` (lme4: ``lFormula``).
+
+    Example:
+        >>> from lmerpy import datasets, lformula
+        >>> design = lformula("Reaction ~ Days + (Days | Subject)", datasets.load("sleepstudy"))
+        >>> design.x_columns, [t.group for t in design.terms]
+        (['(Intercept)', 'Days'], ['Subject'])
+    """
+    spec = formula if isinstance(formula, ModelSpec) else parse_formula(formula)
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    if spec.response is None:
+        raise FormulaSemanticError(
+            "the formula has no response: write 'response ~ ...'", spec.formula, 0
+        )
+    if not spec.random:
+        raise FormulaSemanticError(
+            "no random-effect terms in the formula: add one such as (1 | g), "
+            "or use ordinary least squares for a model without them",
+            spec.formula,
+            len(spec.formula),
+        )
+    _check_columns(spec, data)
+    messages: list[str] = []
+    frame, prior, dropped = _complete_cases(spec, data, weights, messages)
+    y = _response(spec, frame)
+    fixed = _checked(lambda: model_matrix(spec.fixed, frame), spec, "the fixed effects")
+    X, x_columns, dropped_columns = _drop_rank_deficient(fixed, messages)
+    terms = tuple(_random_term(rt, spec, frame) for rt in spec.random)
+    terms = tuple(sorted(terms, key=lambda t: -t.factor.n_levels))  # stable, as lme4
+    offset = _offset(spec, frame)
+    return Design(
+        spec, y, X, x_columns, terms, prior, offset, frame.index, fixed,
+        dropped, tuple(dropped_columns), tuple(messages),
+    )  # fmt: skip
+
+
+def _check_columns(spec: ModelSpec, data: pd.DataFrame) -> None:
+    columns = [str(c) for c in data.columns]
+    for name in spec.variables:
+        if name not in data.columns:
+            close = difflib.get_close_matches(name, columns, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            start, end = _position_of(name, spec.formula)
+            message = f"column '{name}' is not in the data{hint}"
+            raise MissingColumnError(message, name, spec.formula, start, end)
+
+
+def _position_of(name: str, text: str) -> tuple[int, int]:
+    match = re.search(rf"(?<![\w.`]){re.escape(name)}(?![\w.`])|`{re.escape(name)}`", text)
+    return (match.start(), match.end()) if match else (0, 1)
+
+
+def _complete_cases(
+    spec: ModelSpec,
+    data: pd.DataFrame,
+    weights: ArrayLike | str | None,
+    messages: list[str],
+) -> tuple[pd.DataFrame, NDArray[np.float64] | None, int]:
+    frame = data[spec.variables]
+    prior = _weights(weights, data)
+    missing = frame.isna().any(axis=1).to_numpy()
+    if prior is not None:
+        missing = missing | np.isnan(prior)
+    dropped = int(missing.sum())
+    if dropped:
+        used = ", ".join(spec.variables)
+        msg = f"{dropped} of {len(data)} rows dropped for missing values in: {used}"
+        warnings.warn(msg, RowsDroppedWarning, stacklevel=4)
+        messages.append(msg)
+        frame = frame.loc[~missing]
+        prior = None if prior is None else prior[~missing]
+    if len(frame) == 0:
+        raise DataError("no rows left after dropping rows with missing values")
+    if prior is not None and (not np.all(np.isfinite(prior)) or np.any(prior <= 0)):
+        raise DataError("weights must be positive and finite")
+    return frame, prior, dropped
+
+
+def _weights(weights: ArrayLike | str | None, data: pd.DataFrame) -> NDArray[np.float64] | None:
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights not in data.columns:
+            raise MissingColumnError(f"weights column '{weights}' is not in the data", weights)
+        weights = data[weights]
+    try:
+        values = np.asarray(weights, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataError("weights must be numeric") from None
+    if len(values) != len(data):
+        raise DataError(f"weights has {len(values)} values but the data have {len(data)} rows")
+    return values
+
+
+def _response(spec: ModelSpec, frame: pd.DataFrame) -> NDArray[np.float64]:
+    node = spec.response
+    assert node is not None
+    if isinstance(node, Call) and node.func == "cbind":
+        raise FormulaSemanticError(
+            "a cbind(successes, failures) response is for binomial models, not lmer",
+            spec.formula,
+            node.start,
+            node.end,
+        )
+    names = [v for v in spec.variables if str(v) == str(node)]
+    if names and not pd.api.types.is_numeric_dtype(frame[names[0]]):
+        raise DataError(f"the response '{names[0]}' must be numeric, not {frame[names[0]].dtype}")
+    y = _checked(lambda: evaluate(node, frame), spec, f"the response {node}")
+    _require_finite(y, f"the response {node}")
+    return y
+
+
+def _offset(spec: ModelSpec, frame: pd.DataFrame) -> NDArray[np.float64] | None:
+    if not spec.offsets:
+        return None
+    total = np.zeros(len(frame))
+    for node in spec.offsets:
+        values = _checked(lambda n=node: evaluate(n, frame), spec, f"offset({node})")
+        _require_finite(values, f"offset({node})")
+        total += values
+    return total
+
+
+def _random_term(term: RandomTerm, spec: ModelSpec, frame: pd.DataFrame) -> RandomEffectsTerm:
+    factor = grouping_factor(term.group, frame)
+    lhs = _checked(lambda: model_matrix(term.lhs, frame), spec, f"the random term {term}")
+    _require_finite(lhs.values, f"the random term {term}")
+    return RandomEffectsTerm(term, factor, lhs, get_term_type(term.type, dict(term.options)))
+
+
+def _drop_rank_deficient(
+    fixed: ModelMatrix, messages: list[str]
+) -> tuple[NDArray[np.float64], list[str], list[str]]:
+    """Drop columns of X that are linear combinations of earlier ones (lme4's
+    ``chkRank.drop.cols`` with R's QR tolerance), warning as lme4 does."""
+    X, columns = fixed.values, list(fixed.columns)
+    _require_finite(X, "the fixed effects")
+    keep: list[int] = []
+    for j in range(X.shape[1]):
+        norm = float(np.linalg.norm(X[:, j]))
+        if norm == 0.0:
+            continue
+        trial = keep + [j]
+        r = scipy.linalg.qr(X[:, trial], mode="r", check_finite=False)[0]
+        if abs(r[len(keep), len(keep)]) > RANK_TOLERANCE * norm:
+            keep = trial
+    dropped = [c for j, c in enumerate(columns) if j not in keep]
+    if dropped:
+        n = len(dropped)
+        msg = (
+            f"fixed-effect model matrix is rank deficient so dropping {n} "
+            f"column{'s' if n > 1 else ''} / coefficient{'s' if n > 1 else ''}: "
+            + ", ".join(dropped)
+        )
+        warnings.warn(msg, RankDeficiencyWarning, stacklevel=4)
+        messages.append(msg)
+    return X[:, keep], [columns[j] for j in keep], dropped
+
+
+def _require_finite(values: NDArray[np.float64], what: str) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows = int(bad.reshape(len(values), -1).any(axis=1).sum())
+        raise DataError(
+            f"{what} has non-finite values (inf or NaN) in {rows} rows; "
+            "check the transformations (log of 0 or a negative number?)"
+        )
+
+
+def _checked(build: Any, spec: ModelSpec, what: str) -> Any:
+    """Run a formulaic step; turn its failures into a DataError naming the part."""
+    try:
+        return build()
+    except DataError:
+        raise
+    except Exception as exc:  # formulaic, pandas or numpy failing on these data
+        raise DataError(f"cannot build {what} from the data: {exc}") from None

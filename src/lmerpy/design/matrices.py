@@ -1,0 +1,159 @@
+"""Model matrices through formulaic, from bar-free strings lmerpy writes itself,
+with columns named as lme4 names them (``(Intercept)``, ``sexM``, ``recipeB:temp``).
+
+formulaic never sees user text: each formula handed to it is generated from the
+checked AST, with every variable backticked and every function on lmerpy's
+allow-list, so nothing in a formula can reach Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula
+from formulaic import ModelSpec as FormulaicSpec
+from numpy.typing import NDArray
+
+from ..formula.ast import BinOp, Call, Name, Node, Number, Paren, String, UnaryOp
+from ..formula.functions import CONTRASTS
+from ..formula.spec import LinearTerms
+
+__all__ = ["ModelMatrix", "expression_code", "model_matrix", "evaluate"]
+
+# Functions formulaic does not provide under lmerpy's names.
+_CONTEXT: dict[str, Any] = {
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+    "log1p": np.log1p,
+    "expm1": np.expm1,
+    "log2": np.log2,
+    "log10": np.log10,
+}
+
+
+@dataclass(frozen=True)
+class ModelMatrix:
+    """A dense model matrix, its lme4 column names, and the formulaic spec that
+    re-encodes new data the same way (levels, ``scale()`` centres, ``poly()`` bases)."""
+
+    values: NDArray[np.float64]
+    columns: list[str]
+    spec: FormulaicSpec
+
+    def on(self, data: pd.DataFrame) -> NDArray[np.float64]:
+        """The same encoding applied to new data."""
+        matrix = self.spec.get_model_matrix(data, na_action="ignore")
+        return np.asarray(matrix, dtype=np.float64).reshape(len(data), -1)
+
+
+def model_matrix(terms: LinearTerms, data: pd.DataFrame) -> ModelMatrix:
+    """Materialise a linear predictor (R's ``model.matrix``) on complete-case data."""
+    codes = [" : ".join(expression_code(f) for f in t.factors) for t in terms.terms]
+    text = " + ".join(["1" if terms.intercept else "0", *codes])
+    matrix = Formula(text, _ordering="none").get_model_matrix(
+        data, na_action="raise", context=_CONTEXT
+    )
+    columns = _lme4_names(matrix.model_spec, terms)
+    values = np.asarray(matrix, dtype=np.float64).reshape(len(data), len(columns))
+    return ModelMatrix(values, columns, matrix.model_spec)
+
+
+def evaluate(node: Node, data: pd.DataFrame) -> NDArray[np.float64]:
+    """Evaluate one numeric expression (a response, an offset) on the data."""
+    matrix = Formula(f"0 + {expression_code(node)}").get_model_matrix(
+        data, na_action="ignore", context=_CONTEXT
+    )
+    values = np.asarray(matrix, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != 1:
+        raise TypeError(f"{node} is not a single numeric column")
+    return values[:, 0]
+
+
+def expression_code(node: Node) -> str:
+    """formulaic's spelling of a checked expression (``^`` as ``**``, names backticked)."""
+    if isinstance(node, Name):
+        return "`" + node.name.replace("`", "") + "`"
+    if isinstance(node, Number):
+        return repr(node.value)
+    if isinstance(node, String):
+        return repr(node.value)
+    if isinstance(node, Paren):
+        return f"({expression_code(node.inner)})"
+    if isinstance(node, UnaryOp):
+        return f"({node.op}{expression_code(node.operand)})"
+    if isinstance(node, BinOp):
+        op = "**" if node.op == "^" else node.op
+        return f"({expression_code(node.left)} {op} {expression_code(node.right)})"
+    return _call_code(node)
+
+
+def _call_code(call: Call) -> str:
+    arg = expression_code(call.args[0])
+    kwargs = {k: v for k, v in call.kwargs}
+    if call.func in {"factor", "as.factor"} or (call.func == "C" and len(call.args) == 1):
+        return f"C({arg})"
+    if call.func == "C":
+        contrast = call.args[1]
+        assert isinstance(contrast, Name)
+        return f"C({arg}, contr.{CONTRASTS[contrast.name]})"
+    if call.func == "I":
+        return f"I({arg})"
+    if call.func == "log" and "base" in kwargs:
+        return f"I(log({arg}) / log({expression_code(kwargs['base'])}))"
+    if call.func == "poly":
+        degree = expression_code(call.args[1]) if len(call.args) > 1 else "1"
+        raw = _flag(kwargs.get("raw"), default=False)
+        return f"poly({arg}, degree={int(float(degree))}, raw={raw})"
+    if call.func == "scale":
+        center = _flag(kwargs.get("center"), default=True)
+        scale = _flag(kwargs.get("scale"), default=True)
+        return f"scale({arg}, center={center}, scale={scale})"
+    return f"{call.func}({arg})"
+
+
+def _flag(node: Node | None, default: bool) -> bool:
+    return default if node is None else isinstance(node, Name) and node.name == "TRUE"
+
+
+def _lme4_names(spec: FormulaicSpec, terms: LinearTerms) -> list[str]:
+    """Rename formulaic's columns (``sex[T.M]``, ``poly(x, 2)[1]``) to lme4's."""
+    structure = [entry for entry in spec.structure if entry.columns]
+    names = ["(Intercept)"] if terms.intercept else []
+    for term, entry in zip(terms.terms, structure[len(names) :], strict=True):
+        factors = [sf.factor.expr for sf in entry.scoped_terms[0].factors]
+        labels = [str(f) for f in term.factors]
+        names += [_rename(column, factors, labels) for column in entry.columns]
+    return names
+
+
+def _rename(column: str, factors: list[str], labels: list[str]) -> str:
+    pieces = []
+    rest = column
+    for i, (fexpr, label) in enumerate(zip(factors, labels, strict=True)):
+        if not rest.startswith(fexpr):
+            return column
+        rest = rest[len(fexpr) :]
+        suffix = ""
+        if rest.startswith("["):
+            end = _bracket_end(rest, factors[i + 1] if i + 1 < len(factors) else None)
+            suffix = _level(rest[1:end])
+            rest = rest[end + 1 :]
+        pieces.append(label + suffix)
+        rest = rest.removeprefix(":")
+    return ":".join(pieces)
+
+
+def _bracket_end(rest: str, next_factor: str | None) -> int:
+    if next_factor is None:
+        return len(rest) - 1
+    return rest.index("]:" + next_factor)
+
+
+def _level(inside: str) -> str:
+    for prefix in ("T.", "S.", "H.", "P.", "D."):
+        if inside.startswith(prefix):
+            return inside[len(prefix) :]
+    return inside

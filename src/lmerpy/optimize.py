@@ -1,0 +1,153 @@
+"""Minimise the deviance over θ within its bounds, as lme4's ``optimizeLmer`` does:
+BOBYQA, then a look at the boundary (restart if a bounded parameter wants to move
+inward; snap near-zero parameters to the bound when that is no worse)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .errors import FitError
+
+__all__ = ["OptimizerRecord", "optimize_deviance"]
+
+BOUNDARY_TOL = 1e-5  # lme4's lmerControl(boundary.tol)
+EDGE_STEP = 1e-5  # lme4's restart_edge finite-difference step
+XTOL_ABS = 1e-8  # lme4's nloptwrap defaults
+FTOL_ABS = 1e-8
+MAX_EVALUATIONS = 100_000
+
+
+@dataclass(frozen=True)
+class OptimizerRecord:
+    """What the optimizer did (MixedModels.jl's ``OptSummary``, lme4's ``optinfo``).
+
+    Attributes:
+        initial: starting θ; ``f_initial`` the objective there.
+        final: θ at the optimum; ``f_final`` the objective there.
+        lower: lower bounds of θ.
+        evaluations: objective evaluations, all stages together.
+        optimizer: the algorithm used.
+        converged: whether the optimizer reported success.
+        messages: what happened along the way (restarts, boundary snaps, failures).
+    """
+
+    initial: NDArray[np.float64]
+    f_initial: float
+    final: NDArray[np.float64]
+    f_final: float
+    lower: NDArray[np.float64]
+    evaluations: int
+    optimizer: str
+    converged: bool
+    messages: tuple[str, ...] = field(default=())
+
+
+class _Counted:
+    def __init__(self, fn: Callable[[NDArray[np.float64]], float]) -> None:
+        self.fn, self.count = fn, 0
+
+    def __call__(self, theta: NDArray[np.float64]) -> float:
+        self.count += 1
+        value = float(self.fn(theta))
+        return value if np.isfinite(value) else np.inf
+
+
+def optimize_deviance(
+    devfun: Callable[[NDArray[np.float64]], float],
+    *,
+    lower: ArrayLike,
+    start: ArrayLike,
+    optimizer: str = "bobyqa",
+) -> OptimizerRecord:
+    """Minimise ``devfun`` subject to ``theta >= lower`` (lme4: ``optimizeLmer``).
+
+    ``optimizer`` is ``"bobyqa"`` (NLopt's BOBYQA, lme4's default ``nloptwrap``) or
+    ``"lbfgsb"`` (scipy's L-BFGS-B with finite differences).
+    """
+    lo = np.asarray(lower, dtype=np.float64)
+    x0 = np.asarray(start, dtype=np.float64).copy()
+    f = _Counted(devfun)
+    f0 = f(x0)
+    if not np.isfinite(f0):
+        raise FitError("the deviance cannot be evaluated at the starting values")
+    run = _RUNNERS.get(optimizer)
+    if run is None:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose from {', '.join(_RUNNERS)}")
+    messages: list[str] = []
+    x, fx, ok = run(f, x0, lo)
+    x, fx, restarted = _restart_edge(f, run, x, fx, lo)
+    if restarted:
+        messages.append("restarted from the boundary: a bounded parameter moved inward")
+    x, fx, snapped = _snap_to_boundary(f, x, fx, lo)
+    if snapped:
+        messages.append(f"snapped {snapped} parameter(s) within {BOUNDARY_TOL} to the boundary")
+    if not ok:
+        messages.append(f"{optimizer} did not report convergence")
+    return OptimizerRecord(x0, f0, x, fx, lo, f.count, optimizer, ok, tuple(messages))
+
+
+Runner = Callable[
+    [_Counted, NDArray[np.float64], NDArray[np.float64]], tuple[NDArray[np.float64], float, bool]
+]
+
+
+def _bobyqa(
+    f: _Counted, x0: NDArray[np.float64], lo: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], float, bool]:
+    import nlopt
+
+    if len(x0) == 1:  # NLopt's BOBYQA needs two dimensions; a dummy one is harmless
+        x, fx, ok = _bobyqa(_Counted(lambda t: f(t[:1])), np.append(x0, 0.0), np.append(lo, -1.0))
+        return x[:1], fx, ok
+    opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
+    opt.set_lower_bounds(lo)
+    opt.set_min_objective(lambda theta, grad: f(theta))
+    opt.set_xtol_abs(XTOL_ABS)
+    opt.set_ftol_abs(FTOL_ABS)
+    opt.set_maxeval(MAX_EVALUATIONS)
+    x = opt.optimize(np.maximum(x0, lo))
+    return np.asarray(x), float(opt.last_optimum_value()), opt.last_optimize_result() > 0
+
+
+def _lbfgsb(
+    f: _Counted, x0: NDArray[np.float64], lo: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], float, bool]:
+    from scipy.optimize import minimize
+
+    bounds = [(None if not np.isfinite(b) else b, None) for b in lo]
+    res = minimize(f, x0, method="L-BFGS-B", bounds=bounds, options={"ftol": 1e-12, "gtol": 1e-8})
+    return np.asarray(res.x), float(res.fun), bool(res.success)
+
+
+_RUNNERS: dict[str, Runner] = {"bobyqa": _bobyqa, "lbfgsb": _lbfgsb}
+
+
+def _restart_edge(
+    f: _Counted, run: Runner, x: NDArray[np.float64], fx: float, lo: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], float, bool]:
+    """lme4's ``restart_edge``: if the deviance falls when a parameter at its bound
+    steps inward, optimise again from there."""
+    for i in np.flatnonzero(x == lo):
+        step = x.copy()
+        step[i] += EDGE_STEP
+        if f(step) < fx:
+            x2, f2, _ = run(f, x, lo)
+            return (x2, f2, True) if f2 <= fx else (x, fx, False)
+    return x, fx, False
+
+
+def _snap_to_boundary(
+    f: _Counted, x: NDArray[np.float64], fx: float, lo: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], float, int]:
+    """lme4's ``check.boundary``: parameters within ``BOUNDARY_TOL`` of their bound go
+    to the bound if the deviance is no worse there."""
+    near = np.isfinite(lo) & (x != lo) & (x - lo < BOUNDARY_TOL)
+    if not near.any():
+        return x, fx, 0
+    snapped = np.where(near, lo, x)
+    fs = f(snapped)
+    return (snapped, fs, int(near.sum())) if fs <= fx else (x, fx, 0)

@@ -1,0 +1,907 @@
+"""Penalized least squares (PLS) workspace for linear mixed models.
+
+Implements the profiled deviance and REML criterion of Bates, Mächler, Bolker & Walker
+(2015, *J. Stat. Softw.* 67(1), sections 3.2-3.6).  For a relative covariance factor Λθ the
+symmetric matrix
+
+    [ Λ'Z'WZΛ + I     Λ'Z'W[X y]   ]
+    [ [X y]'WZΛ       [X y]'W[X y] ]
+
+is factored as L L' with L lower triangular and partitioned into blocks: one block row and
+column per random-effects term (in the caller's order) and a last one for [X y].  The last
+diagonal block of L is [R_X' 0; c_β' r] with r² the penalized weighted residual sum of squares.
+
+Design (after MixedModels.jl's blocked Cholesky):
+
+* All data-sized work happens once, in the constructor: the blocks of [Z X y]'W[Z X y] are
+  formed from the grouping codes.  An evaluation only scales these blocks by Λ and factors them.
+* A diagonal block of term i is stored as an (n_levels, p, p) stack of its level blocks while
+  nothing above it fills it in (always true for the first term, and for nested terms);
+  otherwise as a dense matrix.  Off-diagonal term blocks are CSR while sparse, dense once a
+  dense diagonal block to their left makes them so.  Blocks of the [X y] row are dense.
+* The factorisation is left-looking.  When L[j,k] and L[i,k] have received no fill-in and the
+  diagonal block k is block diagonal, L[j,k] L[i,k]' = Λ_j' S_jk Q_k S_ik' Λ_i with
+  Q_k = Λ_k (L_kk L_kk')⁻¹ Λ_k' block diagonal and S the unscaled cross products.  The entries of
+  S_jk Q_k S_ik' are a fixed sparse linear map of the entries of Q_k, precomputed once
+  (`_GramMap`), so this fill-in costs one sparse mat-vec per evaluation instead of a
+  sparse-sparse product.  All other fill-in is computed from the factor blocks directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+Block = FloatArray | sp.csr_matrix
+"""A matrix block: dense 2-D, block-diagonal (n_levels, p, p) stack, or CSR."""
+
+_MAX_MAP_ENTRIES = 20_000_000
+"""Largest precomputed fill-in map (stored non-zeros); larger fill-ins use sparse products."""
+
+
+@dataclass(frozen=True)
+class ReBlock:
+    """One random-effects term (lhs | g) after lme4's term ordering."""
+
+    codes: IntArray
+    """int64 (n,): level index 0..n_levels-1 of the grouping factor for each row."""
+    n_levels: int
+    lhs: FloatArray
+    """float64 (n, p): the term's left-hand model matrix (e.g. columns [1, Days])."""
+
+
+@dataclass(frozen=True)
+class PlsSolution:
+    """The PLS solution at a given Λθ (see `PlsWorkspace.solve`)."""
+
+    beta: FloatArray
+    """(p,) fixed-effects estimates."""
+    u: FloatArray
+    """(q,) spherical conditional modes."""
+    b: FloatArray
+    """(q,) conditional modes Λu (terms in order, each level-major)."""
+    pwrss: float
+    """Penalized weighted residual sum of squares."""
+    ldL2: float  # noqa: N815 (lme4 name)
+    """log det(Λ'Z'WZΛ + I)."""
+    ldRX2: float  # noqa: N815 (lme4 name)
+    """log det(R_X'R_X)."""
+    sigma: float
+    """Residual standard deviation (divisor n - p for REML, n for ML)."""
+    RX: FloatArray
+    """(p, p) upper triangular; vcov(β) = σ² RX⁻¹ RX⁻ᵀ."""
+    objective: float
+    """REML criterion or ML deviance (as `PlsWorkspace.objective`)."""
+    condvar: list[FloatArray]
+    """Per term, (n_levels, p_i, p_i) conditional covariances of b for each level."""
+    fitted: FloatArray
+    """(n,) Xβ + Zb + offset."""
+
+
+class _NotPositiveDefiniteError(Exception):
+    """A diagonal block met during the factorisation is not positive definite."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Small block-algebra helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_dense(A: Block) -> bool:
+    return isinstance(A, np.ndarray)
+
+
+def _to_dense(A: Block) -> FloatArray:
+    if isinstance(A, np.ndarray):
+        return A
+    return np.asarray(A.toarray(), dtype=np.float64)
+
+
+def _bd_sparse(D: FloatArray) -> sp.csr_matrix:
+    """Block-diagonal matrix with diagonal blocks D[l] (D has shape (m, p, p)) as CSR."""
+    m, p, _ = D.shape
+    bsr = sp.bsr_matrix(
+        (np.ascontiguousarray(D), np.arange(m), np.arange(m + 1)), shape=(m * p, m * p)
+    )
+    return sp.csr_matrix(bsr)
+
+
+def _gram(A: Block, B: Block) -> Block:
+    """A @ B.T for dense or CSR operands."""
+    if isinstance(A, np.ndarray):
+        if isinstance(B, np.ndarray):
+            return A @ B.T
+        return np.asarray((B @ A.T).T)
+    if isinstance(B, np.ndarray):
+        return np.asarray(A @ B.T)
+    return sp.csr_matrix(A @ B.T)
+
+
+def _matmul(A: Block, B: Block) -> Block:
+    """A @ B for dense or CSR operands."""
+    if isinstance(A, np.ndarray):
+        if isinstance(B, np.ndarray):
+            return A @ B
+        return np.asarray((B.T @ A.T).T)
+    if isinstance(B, np.ndarray):
+        return np.asarray(A @ B)
+    return sp.csr_matrix(A @ B)
+
+
+def _subtract(U: Block, G: Block) -> Block:
+    """U - G, in place when U is dense (U must be owned by the caller)."""
+    if isinstance(U, np.ndarray):
+        U -= _to_dense(G)
+        return U
+    if isinstance(G, np.ndarray):
+        return _to_dense(U) - G
+    return sp.csr_matrix(U - G)
+
+
+def _add(U: Block, G: Block) -> Block:
+    """U + G for dense or CSR operands (a new block)."""
+    if isinstance(U, np.ndarray) or isinstance(G, np.ndarray):
+        return _to_dense(U) + _to_dense(G)
+    return sp.csr_matrix(U + G)
+
+
+def _row_gram_blocks(A: Block, p: int) -> FloatArray:
+    """Diagonal p×p blocks of A A' (rows of A grouped in consecutive runs of p), (m, p, p)."""
+    m = A.shape[0] // p
+    if isinstance(A, np.ndarray):
+        A3 = A.reshape(m, p, A.shape[1])
+        return np.asarray(A3 @ A3.transpose(0, 2, 1))
+    A = sp.csr_matrix(A)
+    out = np.empty((m, p, p))
+    for a in range(p):
+        for c in range(p):
+            prod = A[a::p].multiply(A[c::p])
+            out[:, a, c] = np.asarray(prod.sum(axis=1)).ravel()
+    return out
+
+
+def _col_gram_blocks(A: Block, p: int) -> FloatArray:
+    """Diagonal p×p blocks of A'A (columns of A grouped in consecutive runs of p), (m, p, p)."""
+    if isinstance(A, np.ndarray):
+        return _row_gram_blocks(np.ascontiguousarray(A.T), p)
+    return _row_gram_blocks(sp.csr_matrix(A.T), p)
+
+
+def _scalar_factor(Tj: FloatArray | None, Ti: FloatArray | None) -> float | None:
+    """The scalar s with Λ_j' U Λ_i = s U when both terms are scalar (None: identity), else None."""
+    if (Tj is not None and Tj.shape[0] > 1) or (Ti is not None and Ti.shape[0] > 1):
+        return None
+    return (1.0 if Tj is None else float(Tj[0, 0])) * (1.0 if Ti is None else float(Ti[0, 0]))
+
+
+def _scale(U: Block, Tj: FloatArray | None, Ti: FloatArray | None) -> Block:
+    """Λ_j' U Λ_i, where Λ = I ⊗ T (None: identity).  A block-diagonal U needs Tj is Ti."""
+    if isinstance(U, np.ndarray) and U.ndim == 3:
+        assert Tj is not None
+        if Tj.shape[0] == 1:
+            U *= Tj[0, 0] ** 2
+            return U
+        return np.asarray(Tj.T @ U @ Tj)
+    pj = 1 if Tj is None else Tj.shape[0]
+    pi = 1 if Ti is None else Ti.shape[0]
+    if pj == 1 and pi == 1:
+        s = (1.0 if Tj is None else Tj[0, 0]) * (1.0 if Ti is None else Ti[0, 0])
+        if isinstance(U, np.ndarray):
+            U *= s
+        else:
+            U.data *= s
+        return U
+    if isinstance(U, np.ndarray):
+        r, c = U.shape
+        if Ti is not None:
+            U = (U.reshape(r, c // pi, pi) @ Ti).reshape(r, c)
+        if Tj is not None:
+            U = (Tj.T @ U.reshape(r // pj, pj, c)).reshape(r, c)
+        return np.ascontiguousarray(U)
+    if Ti is not None:
+        U = U @ _bd_sparse(np.broadcast_to(Ti, (U.shape[1] // pi, pi, pi)))
+    if Tj is not None:
+        U = _bd_sparse(np.broadcast_to(Tj.T, (U.shape[0] // pj, pj, pj))) @ U
+    return sp.csr_matrix(U)
+
+
+# ---------------------------------------------------------------------------------------------
+# Factored diagonal blocks
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Diag:
+    """Cholesky factor of one diagonal block: a block-diagonal stack or a dense matrix."""
+
+    L: FloatArray
+    """(m, p, p) lower factors of the level blocks, or a dense (q, q) lower factor."""
+    Linv: FloatArray | None
+    """(m, p, p) inverses of the level factors (block-diagonal case only)."""
+
+    @staticmethod
+    def factor(U: FloatArray) -> _Diag:
+        """Factor a symmetric block; raises _NotPositiveDefiniteError on failure."""
+        if U.ndim == 2:
+            # U.T is U's Fortran-ordered view: its upper triangle is U's lower one (row >= col),
+            # the only part read.  R'R = U with R upper, so L = R' (no copies).
+            try:
+                R = sla.cholesky(U.T, lower=False, overwrite_a=True, check_finite=False)
+            except np.linalg.LinAlgError as err:
+                raise _NotPositiveDefiniteError from err
+            return _Diag(np.asarray(R).T, None)
+        if U.shape[1] == 1:
+            if not np.all(U > 0.0):
+                raise _NotPositiveDefiniteError
+            L = np.sqrt(U)
+            return _Diag(L, 1.0 / L)
+        try:
+            L = np.asarray(np.linalg.cholesky(U), dtype=np.float64)
+        except np.linalg.LinAlgError as err:
+            raise _NotPositiveDefiniteError from err
+        return _Diag(L, np.asarray(np.linalg.inv(L), dtype=np.float64))
+
+    def logdet2(self) -> float:
+        """log det(L L')."""
+        return 2.0 * float(np.sum(np.log(np.diagonal(self.L, axis1=-2, axis2=-1))))
+
+    def right_solve(self, U: Block) -> Block:
+        """U L⁻ᵀ (U is consumed)."""
+        Linv = self.Linv
+        if Linv is None:
+            X = sla.solve_triangular(self.L, _to_dense(U).T, lower=True, check_finite=False)
+            return np.ascontiguousarray(X.T)
+        m, p, _ = Linv.shape
+        if not isinstance(U, np.ndarray):
+            if p == 1:
+                U.data *= Linv.ravel()[U.indices]
+                return U
+            return sp.csr_matrix(U @ _bd_sparse(Linv.transpose(0, 2, 1)))
+        if p == 1:
+            U *= Linv.ravel()
+            return U
+        r = U.shape[0]
+        X = np.einsum("rla,lba->rlb", U.reshape(r, m, p), Linv)
+        return np.asarray(X, dtype=np.float64).reshape(r, m * p)
+
+    def left_solve(self, B: Block) -> Block:
+        """L⁻¹ B."""
+        Linv = self.Linv
+        if Linv is None:
+            return np.asarray(
+                sla.solve_triangular(self.L, _to_dense(B), lower=True, check_finite=False)
+            )
+        if isinstance(B, np.ndarray):
+            m, p, _ = Linv.shape
+            return (Linv @ B.reshape(m, p, B.shape[1])).reshape(B.shape)
+        return sp.csr_matrix(_bd_sparse(Linv) @ B)
+
+    def solve_t(self, v: FloatArray) -> FloatArray:
+        """L⁻ᵀ v for a vector v."""
+        Linv = self.Linv
+        if Linv is None:
+            x = sla.solve_triangular(self.L, v, lower=True, trans="T", check_finite=False)
+            return np.asarray(x)
+        m, p, _ = Linv.shape
+        x = np.einsum("lba,lb->la", Linv, v.reshape(m, p))
+        return np.asarray(x, dtype=np.float64).ravel()
+
+    def inverse(self) -> Block:
+        """L⁻¹ (CSR when block diagonal)."""
+        if self.Linv is None:
+            eye = np.eye(self.L.shape[0])
+            return np.asarray(sla.solve_triangular(self.L, eye, lower=True, check_finite=False))
+        return _bd_sparse(self.Linv)
+
+    def q_blocks(self, T: FloatArray) -> FloatArray:
+        """Level blocks of Q = Λ (L L')⁻¹ Λ' = (T L⁻ᵀ)(T L⁻ᵀ)', shape (m, p, p)."""
+        assert self.Linv is not None
+        R = T @ self.Linv.transpose(0, 2, 1)
+        return np.asarray(R @ R.transpose(0, 2, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Structure analysis (once, at construction)
+# ---------------------------------------------------------------------------------------------
+
+
+class _Full:
+    """Level pattern marker for a block that is (treated as) fully dense."""
+
+
+_FULL = _Full()
+_Pattern = sp.csr_matrix | _Full
+
+
+def _level_pattern(rows: IntArray, cols: IntArray, shape: tuple[int, int]) -> sp.csr_matrix:
+    P = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=shape)
+    P.data[:] = 1.0
+    return P
+
+
+def _pattern_product(A: _Pattern, B: _Pattern) -> _Pattern | None:
+    """Pattern of A B' (None when empty)."""
+    if isinstance(A, _Full) or isinstance(B, _Full):
+        return _FULL
+    P = sp.csr_matrix(A @ B.T)
+    P.eliminate_zeros()
+    if P.nnz == 0:
+        return None
+    P.data[:] = 1.0
+    return P
+
+
+def _pattern_union(A: _Pattern | None, B: _Pattern) -> _Pattern:
+    if A is None:
+        return B
+    if isinstance(A, _Full) or isinstance(B, _Full):
+        return _FULL
+    P = sp.csr_matrix(A + B)
+    P.data[:] = 1.0
+    return P
+
+
+def _fills_off_diagonal(P: _Pattern, n_rows: int) -> bool:
+    """Whether P P' has non-zeros off the diagonal (some column has two row levels)."""
+    if isinstance(P, _Full):
+        return n_rows > 1
+    counts = np.diff(sp.csc_matrix(P).indptr)
+    return bool(counts.size and counts.max() > 1)
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """Symbolic blocked factorisation at the granularity of grouping-factor levels.
+
+    Block indices: terms 0..K-1, then K for [X y].  `contributors[(j, i)]` (j >= i) lists the
+    columns k < i whose L[j,k] L[i,k]' is structurally non-zero.
+    """
+
+    n_terms: int
+    dense_diag: tuple[bool, ...]
+    nonzero: frozenset[tuple[int, int]]
+    """Structurally non-zero off-diagonal term blocks (j, i), i < j < K."""
+    contributors: dict[tuple[int, int], list[int]]
+
+    def pristine(self, j: int, k: int) -> bool:
+        """L[j,k] (j > k) is Λ-scaled data only: nothing to its left fills it in."""
+        return not self.contributors[(j, k)]
+
+    def rows_below(self, i: int) -> list[int]:
+        K = self.n_terms
+        rows = [j for j in range(i + 1, K) if (j, i) in self.nonzero]
+        return [*rows, K] if i < K else rows
+
+
+def _analyse(blocks: Sequence[ReBlock]) -> _Structure:
+    """Symbolic factorisation: which blocks are non-zero, dense, and who fills them in."""
+    K = len(blocks)
+    pat: dict[tuple[int, int], _Pattern] = {}
+    for j in range(K):
+        for i in range(j):
+            P = _level_pattern(
+                blocks[j].codes, blocks[i].codes, (blocks[j].n_levels, blocks[i].n_levels)
+            )
+            if P.nnz:
+                pat[(j, i)] = P
+    contributors: dict[tuple[int, int], list[int]] = {
+        (j, i): [] for j in range(K + 1) for i in range(j + 1)
+    }
+    dense_diag = [False] * K
+    for k in range(K):
+        if dense_diag[k]:
+            for j in range(k + 1, K):
+                if (j, k) in pat:
+                    pat[(j, k)] = _FULL
+        for j in range(k + 1, K):
+            if (j, k) not in pat:
+                continue
+            contributors[(K, j)].append(k)
+            contributors[(j, j)].append(k)
+            if _fills_off_diagonal(pat[(j, k)], blocks[j].n_levels):
+                dense_diag[j] = True
+            for i in range(k + 1, j):
+                if (i, k) not in pat:
+                    continue
+                prod = _pattern_product(pat[(j, k)], pat[(i, k)])
+                if prod is not None:
+                    contributors[(j, i)].append(k)
+                    pat[(j, i)] = _pattern_union(pat.get((j, i)), prod)
+        contributors[(K, K)].append(k)
+    return _Structure(K, tuple(dense_diag), frozenset(pat), contributors)
+
+
+# ---------------------------------------------------------------------------------------------
+# Precomputed fill-in maps
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PairProducts:
+    """Entries of S_j Q S_i' as a sparse linear map of the (m, p, p) entries of Q."""
+
+    rows: IntArray
+    cols: IntArray
+    matrix: sp.csr_matrix
+    symmetric: bool
+    """Only entries with row >= col are kept (S_j is S_i); the rest are their mirror images."""
+
+
+def _pair_products(
+    Sj: sp.csr_matrix, Si: sp.csr_matrix, p: int, symmetric: bool
+) -> _PairProducts | None:
+    """Enumerate all products S_j[r, (l,a)] S_i[c, (l,b)] over common levels l of term k.
+
+    Returns None when there are more than _MAX_MAP_ENTRIES of them (or none at all).
+    """
+    A, B = sp.csc_matrix(Sj), sp.csc_matrix(Si)
+    A.sort_indices()
+    B.sort_indices()
+    qk = A.shape[1]
+    m = qk // p
+    lev_ptr_a = A.indptr[::p].astype(np.int64)
+    lev_ptr_b = B.indptr[::p].astype(np.int64)
+    count_a, count_b = np.diff(lev_ptr_a), np.diff(lev_ptr_b)
+    total = int(count_a @ count_b)
+    if total == 0 or total > _MAX_MAP_ENTRIES * (2 if symmetric else 1):
+        return None
+    level_a = np.repeat(np.arange(m), count_a)
+    rep = count_b[level_a]
+    ia = np.repeat(np.arange(A.nnz), rep)
+    within = np.arange(total) - np.repeat(np.cumsum(rep) - rep, rep)
+    ib = lev_ptr_b[level_a[ia]] + within
+    del level_a, rep, within
+    r = A.indices[ia].astype(np.int64)
+    c = B.indices[ib].astype(np.int64)
+    if symmetric:
+        keep = r >= c
+        ia, ib, r, c = ia[keep], ib[keep], r[keep], c[keep]
+    col_a = np.repeat(np.arange(qk), np.diff(A.indptr))
+    col_b = np.repeat(np.arange(qk), np.diff(B.indptr))
+    q_index = col_a[ia] * p + col_b[ib] % p  # (l*p + a)*p + b
+    values = A.data[ia] * B.data[ib]
+    n_cols = Si.shape[0]
+    keys, target = np.unique(r * n_cols + c, return_inverse=True)
+    matrix = sp.csr_matrix((values, (target, q_index)), shape=(keys.size, m * p * p))
+    return _PairProducts(keys // n_cols, keys % n_cols, matrix, symmetric)
+
+
+@dataclass(frozen=True)
+class _GramMap:
+    """A `_PairProducts` bound to positions in the flat buffer of a target block."""
+
+    matrix: sp.csr_matrix
+    index: IntArray
+    mirror_index: IntArray
+    mirror_select: IntArray
+
+    def apply(self, buffer: FloatArray, q_flat: FloatArray, scale: float) -> None:
+        """buffer -= scale * S_j Q S_i' on the map's entries."""
+        g = self.matrix @ q_flat
+        if scale != 1.0:
+            g *= scale
+        buffer[self.index] -= g
+        if self.mirror_index.size:
+            buffer[self.mirror_index] -= g[self.mirror_select]
+
+
+def _positions(template: Block, rows: IntArray, cols: IntArray) -> IntArray:
+    """Positions of entries (rows, cols) in the flat buffer of a template block."""
+    if isinstance(template, np.ndarray):
+        if template.ndim == 3:
+            p = template.shape[1]
+            assert np.all(rows // p == cols // p), "fill-in outside the diagonal blocks"
+            return np.asarray(rows * p + cols % p, dtype=np.int64)
+        return np.asarray(rows * template.shape[1] + cols, dtype=np.int64)
+    keys = _csr_keys(template)
+    want = rows * template.shape[1] + cols
+    pos = np.searchsorted(keys, want)
+    assert np.all(keys[pos] == want), "fill-in outside the template's pattern"
+    return pos.astype(np.int64)
+
+
+def _csr_keys(A: sp.csr_matrix) -> IntArray:
+    """row * n_cols + col of the stored entries of a canonical CSR matrix, in storage order."""
+    rows = np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr))
+    return rows * A.shape[1] + A.indices.astype(np.int64)
+
+
+def _bind(template: Block, prods: _PairProducts, mirror_upper: bool) -> _GramMap:
+    """Bind to a target block; with mirror_upper False a symmetric map fills only row >= col."""
+    index = _positions(template, prods.rows, prods.cols)
+    if prods.symmetric and mirror_upper:
+        select = np.flatnonzero(prods.rows != prods.cols)
+        mirror = _positions(template, prods.cols[select], prods.rows[select])
+    else:
+        select = mirror = np.zeros(0, dtype=np.int64)
+    return _GramMap(prods.matrix, index, mirror, select)
+
+
+def _csr_with_pattern(S: sp.csr_matrix, extra_keys: Sequence[IntArray]) -> sp.csr_matrix:
+    """S stored on the union of its pattern and the given (row * n_cols + col) keys."""
+    S = sp.csr_matrix(S)
+    S.sum_duplicates()
+    S.sort_indices()
+    own = _csr_keys(S)
+    keys = np.unique(np.concatenate([own, *extra_keys]))
+    data = np.zeros(keys.size)
+    data[np.searchsorted(keys, own)] = S.data
+    n_rows, n_cols = S.shape
+    rows = keys // n_cols
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))])
+    return sp.csr_matrix((data, (keys % n_cols).astype(np.int32), indptr), shape=S.shape)
+
+
+def _copy_block(template: Block, scale: float) -> tuple[Block, FloatArray]:
+    """A writable copy of scale * template and a flat view of its stored values."""
+    if isinstance(template, np.ndarray):
+        U = template * scale if scale != 1.0 else template.copy()
+        return U, U.reshape(-1)
+    data = template.data * scale if scale != 1.0 else template.data.copy()
+    C = sp.csr_matrix((data, template.indices.copy(), template.indptr.copy()), shape=template.shape)
+    return C, np.asarray(C.data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross products (once, at construction)
+# ---------------------------------------------------------------------------------------------
+
+
+def _z_matrix(block: ReBlock) -> sp.csr_matrix:
+    """The n × (n_levels p) model matrix of one term (level-major columns)."""
+    n, p = block.lhs.shape
+    indices = (block.codes[:, None] * p + np.arange(p)).ravel()
+    indptr = np.arange(0, n * p + 1, p)
+    return sp.csr_matrix((block.lhs.ravel().copy(), indices, indptr), shape=(n, block.n_levels * p))
+
+
+def _diag_cross(block: ReBlock, w: FloatArray) -> FloatArray:
+    """The level blocks of Z_i'WZ_i, shape (n_levels, p, p)."""
+    m, p = block.n_levels, block.lhs.shape[1]
+    out = np.empty((m, p, p))
+    for a in range(p):
+        for c in range(p):
+            weights = w * block.lhs[:, a] * block.lhs[:, c]
+            out[:, a, c] = np.bincount(block.codes, weights=weights, minlength=m)
+    return out
+
+
+def _dense_from_blocks(D: FloatArray) -> FloatArray:
+    m, p, _ = D.shape
+    out = np.zeros((m * p, m * p))
+    idx = np.arange(m * p).reshape(m, p)
+    out[idx[:, :, None], idx[:, None, :]] = D
+    return out
+
+
+def _validate(
+    blocks: Sequence[ReBlock], X: FloatArray, y: FloatArray, w: FloatArray, offset: FloatArray
+) -> None:
+    n = y.shape[0]
+    if y.ndim != 1 or X.ndim != 2 or X.shape[0] != n or X.shape[1] < 1:
+        raise ValueError("X must be (n, p) with p >= 1 and y must be (n,)")
+    if w.shape != (n,) or offset.shape != (n,):
+        raise ValueError("weights and offset must have shape (n,)")
+    if not np.all(np.isfinite(w)) or np.any(w <= 0.0):
+        raise ValueError("prior weights must be positive and finite")
+    for blk in blocks:
+        if blk.codes.shape != (n,) or blk.lhs.ndim != 2 or blk.lhs.shape[0] != n:
+            raise ValueError("each ReBlock needs codes (n,) and lhs (n, p)")
+        if n and (blk.codes.min() < 0 or blk.codes.max() >= blk.n_levels):
+            raise ValueError("ReBlock codes out of range 0..n_levels-1")
+
+
+# ---------------------------------------------------------------------------------------------
+# The workspace
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Factorisation:
+    diag: list[_Diag]
+    """Factored diagonal blocks; the last one is the [X y] block [R_X' 0; c_β' r]."""
+    off: dict[tuple[int, int], Block]
+    """Non-zero blocks L[j, i], j > i (j = K is the [X y] block row, (p + 1) × q_i)."""
+
+
+class PlsWorkspace:
+    """Cross products of [Z X y] and the blocked Cholesky factorisation of the PLS problem."""
+
+    def __init__(
+        self,
+        blocks: Sequence[ReBlock],
+        X: FloatArray,
+        y: FloatArray,
+        weights: FloatArray | None = None,
+        offset: FloatArray | None = None,
+    ) -> None:
+        """Build the cross-product blocks of [Z X y] once (one O(n) pass), weighted by prior
+        weights, with y replaced by y - offset."""
+        self._blocks = tuple(
+            ReBlock(
+                np.asarray(b.codes, dtype=np.int64),
+                int(b.n_levels),
+                np.asarray(b.lhs, dtype=np.float64),
+            )
+            for b in blocks
+        )
+        self._X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        n = y.shape[0]
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        off = np.zeros(n) if offset is None else np.asarray(offset, dtype=np.float64)
+        _validate(self._blocks, self._X, y, w, off)
+        self._n, self._p, self._offset = int(n), int(self._X.shape[1]), off
+        self._sum_log_w = float(np.sum(np.log(w)))
+        self._dims = [b.lhs.shape[1] for b in self._blocks]
+        self._struct = _analyse(self._blocks)
+        self._build_templates(w, np.column_stack([self._X, y - off]))
+
+    # -- construction ---------------------------------------------------------------------------
+
+    def _build_templates(self, w: FloatArray, XY: FloatArray) -> None:
+        """Unscaled blocks of [Z X y]'W[Z X y] and the fill-in maps into them."""
+        st, K = self._struct, len(self._blocks)
+        WZ = [sp.csr_matrix(_z_matrix(b).multiply(w[:, None])) for b in self._blocks]
+        Z = [_z_matrix(b) for b in self._blocks]
+        S: dict[tuple[int, int], sp.csr_matrix] = {}
+        for j, i in st.nonzero:
+            S[(j, i)] = sp.csr_matrix(Z[j].T @ WZ[i])
+            S[(j, i)].sum_duplicates()
+            S[(j, i)].sort_indices()
+        # Precomputed fill-in for pairs of pristine term blocks beside a block-diagonal column.
+        prods: dict[tuple[int, int, int], _PairProducts] = {}
+        for (j, i), ks in st.contributors.items():
+            for k in ks if j < K else []:
+                if st.dense_diag[k] or not (st.pristine(j, k) and st.pristine(i, k)):
+                    continue
+                pp = _pair_products(S[(j, k)], S[(i, k)], self._dims[k], symmetric=i == j)
+                if pp is not None:
+                    prods[(j, i, k)] = pp
+        tmpl: dict[tuple[int, int], Block] = {}
+        for i, blk in enumerate(self._blocks):
+            D = _diag_cross(blk, w)
+            tmpl[(i, i)] = _dense_from_blocks(D) if st.dense_diag[i] else D
+        for j, i in st.nonzero:
+            if st.dense_diag[i]:
+                tmpl[(j, i)] = _to_dense(S[(j, i)])
+            else:
+                extra = [
+                    pp.rows * S[(j, i)].shape[1] + pp.cols
+                    for (a, b, _), pp in prods.items()
+                    if (a, b) == (j, i)
+                ]
+                tmpl[(j, i)] = _csr_with_pattern(S[(j, i)], extra)
+        for i in range(K):
+            tmpl[(K, i)] = np.ascontiguousarray(np.asarray(WZ[i].T @ XY).T)
+        tmpl[(K, K)] = XY.T @ (w[:, None] * XY)
+        self._tmpl = tmpl
+        # A dense diagonal block of a scalar term is only read through its lower triangle
+        # (Λ-scaling is a scalar and the Cholesky reads row >= col): no need to mirror.
+        self._maps = {
+            key: _bind(tmpl[key[:2]], pp, tmpl[key[:2]].ndim == 3 or self._dims[key[1]] > 1)
+            for key, pp in prods.items()
+        }
+        self._plan_contributions(S)
+
+    def _plan_contributions(self, S: dict[tuple[int, int], sp.csr_matrix]) -> None:
+        """Split each block's fill-in into precomputed (unscaled) and generic (factor) parts."""
+        st, K = self._struct, len(self._blocks)
+        self._map_in: dict[tuple[int, int], list[tuple[int, _GramMap]]] = {}
+        self._xy_in: dict[tuple[int, int], list[tuple[int, Block]]] = {}
+        self._generic_in: dict[tuple[int, int], list[int]] = {}
+        self._q_needed: set[int] = set()
+        for (j, i), ks in st.contributors.items():
+            maps, xys, generic = [], [], []
+            for k in ks:
+                ok = not st.dense_diag[k] and st.pristine(j, k) and (i == K or st.pristine(i, k))
+                if j < K and (j, i, k) in self._maps:
+                    maps.append((k, self._maps[(j, i, k)]))
+                elif j == K and ok:
+                    xys.append((k, S[(i, k)] if i < K else self._tmpl[(K, k)]))
+                else:
+                    generic.append(k)
+                    continue
+                self._q_needed.add(k)
+            self._map_in[(j, i)], self._xy_in[(j, i)] = maps, xys
+            self._generic_in[(j, i)] = generic
+
+    # -- factorisation ---------------------------------------------------------------------------
+
+    def _templates_T(self, lambdas: Sequence[FloatArray]) -> list[FloatArray | None]:
+        if len(lambdas) != len(self._blocks):
+            raise ValueError(f"expected {len(self._blocks)} covariance factors")
+        T: list[FloatArray | None] = []
+        for lam, p in zip(lambdas, self._dims, strict=True):
+            Ti = np.asarray(lam, dtype=np.float64)
+            if Ti.size != p * p:
+                raise ValueError(f"covariance factor must be {p}x{p}")
+            T.append(Ti.reshape(p, p))
+        return [*T, None]
+
+    def _assemble(
+        self,
+        j: int,
+        i: int,
+        T: list[FloatArray | None],
+        q_flat: dict[int, FloatArray],
+        xy_q: dict[int, FloatArray],
+        off: dict[tuple[int, int], Block],
+    ) -> Block:
+        """Block (j, i) of the matrix to factor, minus the fill-in from columns k < i."""
+        K = len(self._blocks)
+        s = _scalar_factor(T[j], T[i])
+        U, buffer = _copy_block(self._tmpl[(j, i)], 1.0 if s is None else s)
+        for k, gmap in self._map_in[(j, i)]:
+            gmap.apply(buffer, q_flat[k], 1.0 if s is None else s)
+        for k, Sik in self._xy_in[(j, i)]:
+            assert isinstance(U, np.ndarray)
+            G = _gram(xy_q[k], Sik) if i == K else np.asarray(Sik @ xy_q[k].T).T
+            U -= _to_dense(G) if s is None else s * _to_dense(G)
+        if s is None:
+            U = _scale(U, T[j], T[i])
+        if j == i < K:
+            assert isinstance(U, np.ndarray)
+            if U.ndim == 3:
+                U += np.eye(U.shape[1])
+            else:
+                U.flat[:: U.shape[0] + 1] += 1.0
+        for k in self._generic_in[(j, i)]:
+            if j == i and U.ndim == 3:
+                assert isinstance(U, np.ndarray)
+                U -= _row_gram_blocks(off[(i, k)], self._dims[i])
+            else:
+                U = _subtract(U, _gram(off[(j, k)], off[(i, k)]))
+        return U
+
+    def _factorise(self, lambdas: Sequence[FloatArray]) -> _Factorisation:
+        """Blocked, left-looking Cholesky factorisation; raises _NotPositiveDefiniteError."""
+        T = self._templates_T(lambdas)
+        K = len(self._blocks)
+        diag: list[_Diag] = []
+        off: dict[tuple[int, int], Block] = {}
+        q_flat: dict[int, FloatArray] = {}
+        xy_q: dict[int, FloatArray] = {}
+        for i in range(K + 1):
+            Dii = self._assemble(i, i, T, q_flat, xy_q, off)
+            D = _Diag.factor(np.ascontiguousarray(_to_dense(Dii)))
+            diag.append(D)
+            for j in self._struct.rows_below(i):
+                off[(j, i)] = D.right_solve(self._assemble(j, i, T, q_flat, xy_q, off))
+            if i in self._q_needed:
+                Ti = T[i]
+                assert Ti is not None
+                Q = D.q_blocks(Ti)
+                q_flat[i] = Q.ravel()
+                xy = _to_dense(self._tmpl[(K, i)])
+                m, p = Q.shape[0], Q.shape[1]
+                xy_q[i] = np.einsum("rla,lab->rlb", xy.reshape(-1, m, p), Q).reshape(xy.shape)
+        return _Factorisation(diag, off)
+
+    def _criterion(self, f: _Factorisation, reml: bool) -> tuple[float, float, float, float]:
+        """(objective, ldL2, ldRX2, pwrss) from a factorisation."""
+        p, n = self._p, self._n
+        Lf = f.diag[-1].L
+        ldL2 = float(sum(d.logdet2() for d in f.diag[:-1]))
+        ldRX2 = 2.0 * float(np.sum(np.log(np.diag(Lf)[:p])))
+        pwrss = float(Lf[p, p]) ** 2
+        if reml:
+            dof = n - p
+            value = ldL2 - self._sum_log_w + ldRX2 + dof * (1.0 + np.log(2.0 * np.pi * pwrss / dof))
+        else:
+            value = ldL2 - self._sum_log_w + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+        return float(value), ldL2, ldRX2, pwrss
+
+    # -- public API --------------------------------------------------------------------------------
+
+    @property
+    def n(self) -> int:
+        """Number of observations."""
+        return self._n
+
+    @property
+    def p(self) -> int:
+        """Number of fixed-effects coefficients."""
+        return self._p
+
+    @property
+    def q(self) -> int:
+        """Number of random effects."""
+        return sum(b.n_levels * p for b, p in zip(self._blocks, self._dims, strict=True))
+
+    def objective(self, lambdas: Sequence[FloatArray], reml: bool) -> float:
+        """lme4's profiled deviance (ML) or REML criterion at Λθ (np.inf if a Cholesky fails).
+
+        lambdas[i] is the p_i×p_i lower-triangular relative covariance factor template T_i of
+        term i (Λθ is block diagonal with n_levels_i copies of T_i, level-major).
+          ML:   ldL2 - sum(log w) + n (1 + log(2π pwrss / n))
+          REML: ldL2 - sum(log w) + ldRX2 + (n - p)(1 + log(2π pwrss / (n - p)))
+        """
+        try:
+            f = self._factorise(lambdas)
+        except _NotPositiveDefiniteError:
+            return np.inf
+        value = self._criterion(f, reml)[0]
+        return value if np.isfinite(value) else np.inf
+
+    def solve(self, lambdas: Sequence[FloatArray], reml: bool) -> PlsSolution:
+        """β, conditional modes, σ, R_X and conditional variances at Λθ (e.g. the optimum)."""
+        try:
+            f = self._factorise(lambdas)
+        except _NotPositiveDefiniteError as err:
+            raise np.linalg.LinAlgError("PLS system is not positive definite") from err
+        objective, ldL2, ldRX2, pwrss = self._criterion(f, reml)
+        K, p = len(self._blocks), self._p
+        Lf = f.diag[-1].L
+        RX = np.ascontiguousarray(np.triu(Lf[:p, :p].T))
+        beta = np.asarray(sla.solve_triangular(RX, Lf[p, :p], lower=False, check_finite=False))
+        u_parts = self._modes(f, beta)
+        T = self._templates_T(lambdas)
+        b_parts = []
+        for uk, Tk, p_k in zip(u_parts, T, self._dims, strict=False):
+            assert Tk is not None
+            b_parts.append((uk.reshape(-1, p_k) @ Tk.T).ravel())
+        sigma = float(np.sqrt(pwrss / (self._n - p if reml else self._n)))
+        fitted = self._X @ beta + self._offset
+        for blk, bk in zip(self._blocks, b_parts, strict=True):
+            fitted += np.einsum("na,na->n", blk.lhs, bk.reshape(blk.n_levels, -1)[blk.codes])
+        condvar = []
+        for k in range(K):
+            Tk = T[k]
+            assert Tk is not None
+            G = self._inverse_col_gram(f, k)
+            condvar.append(sigma**2 * (Tk @ G @ Tk.T))
+        empty = np.zeros(0)
+        return PlsSolution(
+            beta=beta,
+            u=np.concatenate(u_parts) if u_parts else empty,
+            b=np.concatenate(b_parts) if b_parts else empty,
+            pwrss=pwrss,
+            ldL2=ldL2,
+            ldRX2=ldRX2,
+            sigma=sigma,
+            RX=RX,
+            objective=objective,
+            condvar=condvar,
+            fitted=fitted,
+        )
+
+    # -- solution helpers ----------------------------------------------------------------------
+
+    def _modes(self, f: _Factorisation, beta: FloatArray) -> list[FloatArray]:
+        """Spherical modes u from L_Z' u = c_u - L_XZ' β (blocked back substitution)."""
+        K, p = len(self._blocks), self._p
+        u: list[FloatArray] = [np.zeros(0)] * K
+        for k in reversed(range(K)):
+            LK = _to_dense(f.off[(K, k)])
+            rhs = LK[p, :] - LK[:p, :].T @ beta
+            for j in range(k + 1, K):
+                if (j, k) in f.off:
+                    rhs = rhs - np.asarray(f.off[(j, k)].T @ u[j]).ravel()
+            u[k] = f.diag[k].solve_t(rhs)
+        return u
+
+    def _inverse_col_gram(self, f: _Factorisation, k: int) -> FloatArray:
+        """Level blocks of (L_Z L_Z')⁻¹ for term k: the blocks of M' M, M = L_Z⁻¹[:, term k]."""
+        K, p = len(self._blocks), self._dims[k]
+        M: dict[int, Block] = {k: f.diag[k].inverse()}
+        G = _col_gram_blocks(M[k], p)
+        for i in range(k + 1, K):
+            acc: Block | None = None
+            for t in range(k, i):
+                if (i, t) in f.off and t in M:
+                    term = _matmul(f.off[(i, t)], M[t])
+                    acc = term if acc is None else _add(acc, term)
+            if acc is None:
+                continue
+            Mi = -f.diag[i].left_solve(acc)
+            M[i] = Mi
+            G = G + _col_gram_blocks(Mi, p)
+        return G

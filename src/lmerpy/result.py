@@ -1,0 +1,243 @@
+"""LmerResult: a fitted linear mixed model with lme4's accessors, as attributes.
+
+Built once by ``make_result`` (lme4's ``mkMerMod``) and never changed. Costly pieces
+(conditional variances, fitted values) are computed on first use.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+from numpy.typing import NDArray
+
+from .design import Design
+from .deviance import DevianceFunction
+from .errors import ConvergenceWarning, SingularFitWarning
+from .optimize import OptimizerRecord
+from .pls import PlsSolution
+
+__all__ = ["SINGULAR_TOL", "LmerResult", "make_result"]
+
+SINGULAR_TOL = 1e-4  # lme4's isSingular(tol = 1e-4)
+
+
+@dataclass(frozen=True)
+class LmerResult:
+    """A fitted linear mixed model (lme4's ``merMod``).
+
+    Attributes (all lme4-named; groups as lme4 names them, e.g. ``cask:batch``):
+        fixef: fixed-effect estimates, a Series (``fixef(m)``).
+        vcov: their covariance, a DataFrame (``vcov(m)``).
+        theta: relative covariance parameters in lme4's order (``getME(m, "theta")``).
+        sigma: residual standard deviation (``sigma(m)``).
+        varcorr: ``as.data.frame(VarCorr(m))``: group, var1, var2, vcov, sdcor.
+        ranef: group -> DataFrame of conditional modes (``ranef(m)``).
+        ranef_condvar: group -> (levels, k, k) conditional covariances
+            (``attr(ranef(m, condVar = TRUE)[[g]], "postVar")``, levels first).
+        coef: group -> DataFrame of fixef + ranef per level (``coef(m)``).
+        loglik, aic, bic: ``logLik(m)``, ``AIC(m)``, ``BIC(m)`` (REML fits: the REML values).
+        deviance: ML fits: -2 logLik; REML fits: ``deviance(m, REML = FALSE)``.
+        reml_criterion: ``REMLcrit(m)`` for REML fits, None for ML fits.
+        fitted, residuals: Series indexed by the data rows used.
+        nobs, ngroups, is_singular, converged, messages: as their names say.
+    """
+
+    design: Design
+    devfun: DevianceFunction
+    record: OptimizerRecord
+    solution: PlsSolution
+    reml: bool
+    messages: tuple[str, ...]
+
+    # ---- parameters ------------------------------------------------------------------------
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.solution.beta, index=self.design.x_columns, name="fixef")
+
+    @property
+    def theta(self) -> pd.Series:
+        return pd.Series(self.record.final, index=self.devfun.theta_names, name="theta")
+
+    @property
+    def sigma(self) -> float:
+        return self.solution.sigma
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        rx_inv = scipy.linalg.solve_triangular(self.solution.RX, np.eye(len(self.solution.beta)))
+        cols = self.design.x_columns
+        return pd.DataFrame(self.sigma**2 * rx_inv @ rx_inv.T, index=cols, columns=cols)
+
+    # ---- fit criteria -------------------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        return self.design.nobs
+
+    @property
+    def npar(self) -> int:
+        """Parameters counted by ``logLik``'s df: β, θ and σ."""
+        return len(self.solution.beta) + len(self.record.final) + 1
+
+    @property
+    def objective(self) -> float:
+        """The criterion minimised: REML criterion or ML deviance."""
+        return self.record.f_final
+
+    @property
+    def loglik(self) -> float:
+        return -self.objective / 2
+
+    @property
+    def aic(self) -> float:
+        return self.objective + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return self.objective + self.npar * math.log(self.nobs)
+
+    @property
+    def reml_criterion(self) -> float | None:
+        return self.objective if self.reml else None
+
+    @cached_property
+    def deviance(self) -> float:
+        if not self.reml:
+            return self.objective
+        return self.devfun.solve(self.record.final, reml=False).objective
+
+    @property
+    def df_residual(self) -> int:
+        return self.nobs - self.npar
+
+    # ---- random effects -----------------------------------------------------------------------
+    @property
+    def ngroups(self) -> dict[str, int]:
+        return {t.group: t.factor.n_levels for t in self.design.terms}
+
+    @cached_property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        frames: dict[str, list[pd.DataFrame]] = {}
+        for term, values in zip(self.design.terms, self._term_modes(), strict=True):
+            frame = pd.DataFrame(values, index=term.factor.levels, columns=term.columns)
+            frames.setdefault(term.group, []).append(frame)
+        return {g: pd.concat(parts, axis=1) for g, parts in frames.items()}
+
+    @cached_property
+    def ranef_condvar(self) -> dict[str, NDArray[np.float64]]:
+        """Per group, (levels, k, k). Terms sharing a grouping factor fill their own
+        diagonal blocks; covariances across such terms are not computed (NaN)."""
+        out: dict[str, list[NDArray[np.float64]]] = {}
+        for term, cv in zip(self.design.terms, self.solution.condvar, strict=True):
+            out.setdefault(term.group, []).append(cv)
+        return {g: _block_diagonal(parts) for g, parts in out.items()}
+
+    @cached_property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        fixef = self.fixef
+        out = {}
+        for group, modes in self.ranef.items():
+            frame = pd.DataFrame(
+                np.tile(fixef.to_numpy(), (len(modes), 1)), index=modes.index, columns=fixef.index
+            )
+            for col in modes.columns:
+                frame[col] = modes[col] + (frame[col] if col in frame else 0.0)
+            out[group] = frame
+        return out
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        rows: list[dict[str, object]] = []
+        seen: dict[str, int] = {}
+        for term, theta in zip(
+            self.design.terms, self.devfun.term_thetas(self.record.final), strict=True
+        ):
+            k = seen.get(term.group, 0)
+            seen[term.group] = k + 1
+            name = term.group if k == 0 else f"{term.group}.{k}"
+            factor = term.term_type.lambda_block(theta, len(term.columns))
+            rows += _varcorr_rows(name, term.columns, self.sigma**2 * factor @ factor.T)
+        rows.append(
+            {"group": "Residual", "var1": None, "var2": None, "vcov": self.sigma**2,
+             "sdcor": self.sigma}
+        )  # fmt: skip
+        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+
+    @property
+    def is_singular(self) -> bool:
+        theta, lower = self.record.final, self.record.lower
+        bounded = np.isfinite(lower)
+        return bool(np.any(theta[bounded] - lower[bounded] < SINGULAR_TOL))
+
+    @property
+    def converged(self) -> bool:
+        return self.record.converged
+
+    # ---- per observation ------------------------------------------------------------------------
+    @cached_property
+    def fitted(self) -> pd.Series:
+        return pd.Series(self.solution.fitted, index=self.design.rows, name="fitted")
+
+    @cached_property
+    def residuals(self) -> pd.Series:
+        return pd.Series(self.design.y - self.solution.fitted, index=self.design.rows, name="resid")
+
+    def _term_modes(self) -> list[NDArray[np.float64]]:
+        out, start = [], 0
+        for term in self.design.terms:
+            size = term.factor.n_levels * len(term.columns)
+            out.append(self.solution.b[start : start + size].reshape(term.factor.n_levels, -1))
+            start += size
+        return out
+
+
+def make_result(devfun: DevianceFunction, record: OptimizerRecord) -> LmerResult:
+    """Assemble the fitted model at the optimizer's θ (lme4: ``mkMerMod``).
+
+    Warns, and keeps the message, for a singular fit and for non-convergence."""
+    solution = devfun.solve(record.final)
+    messages = list(devfun.design.messages) + list(record.messages)
+    result = LmerResult(devfun.design, devfun, record, solution, devfun.reml, ())
+    if result.is_singular:
+        msg = "boundary (singular) fit: see lmerpy's docs on singular fits (lme4: ?isSingular)"
+        warnings.warn(msg, SingularFitWarning, stacklevel=3)
+        messages.append(msg)
+    if not record.converged:
+        msg = f"the optimizer ({record.optimizer}) did not report convergence"
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        messages.append(msg)
+    return LmerResult(devfun.design, devfun, record, solution, devfun.reml, tuple(messages))
+
+
+def _varcorr_rows(group: str, columns: list[str], cov: NDArray[np.float64]) -> list[dict[str, object]]:
+    sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    rows: list[dict[str, object]] = [
+        {"group": group, "var1": c, "var2": None, "vcov": cov[i, i], "sdcor": sd[i]}
+        for i, c in enumerate(columns)
+    ]
+    for j in range(len(columns)):
+        for i in range(j + 1, len(columns)):
+            denom = sd[i] * sd[j]
+            corr = cov[i, j] / denom if denom > 0 else float("nan")
+            rows.append(
+                {"group": group, "var1": columns[j], "var2": columns[i], "vcov": cov[i, j],
+                 "sdcor": corr}
+            )  # fmt: skip
+    return rows
+
+
+def _block_diagonal(parts: list[NDArray[np.float64]]) -> NDArray[np.float64]:
+    if len(parts) == 1:
+        return parts[0]
+    sizes = [p.shape[1] for p in parts]
+    out = np.full((parts[0].shape[0], sum(sizes), sum(sizes)), np.nan)
+    start = 0
+    for part, size in zip(parts, sizes, strict=True):
+        out[:, start : start + size, start : start + size] = part
+        start += size
+    return out
