@@ -8,18 +8,14 @@ Blocked-algebra paths are also checked against a direct dense implementation of 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.linalg as sla
 
-from lmerpy import pls
+from lmerpy import datasets, pls
 from lmerpy.pls import PlsSolution, PlsWorkspace, ReBlock
-
-DATA = Path(__file__).parent / "data"
-
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -27,8 +23,8 @@ DATA = Path(__file__).parent / "data"
 
 
 def _read(name: str) -> pd.DataFrame:
-    """Read a data set with every non-numeric column as strings (factor labels)."""
-    return pd.read_csv(DATA / f"{name}.csv", dtype=str)
+    """A bundled data set with every column as strings (factor labels)."""
+    return datasets.load(name).astype(str)
 
 
 def _codes(values: pd.Series, levels: list[str]) -> np.ndarray:

@@ -8,8 +8,25 @@ import lmerpy
 def test_public_names() -> None:
     assert sorted(dir(lmerpy)) == sorted(lmerpy.__all__)
     assert sorted(lmerpy.__all__) == [
+        "Design",
+        "DevianceFunction",
+        "LmerResult",
         "ModelSpec",
+        "OptimizerRecord",
+        "datasets",
         "errors",
+        "lformula",
+        "lmer",
+        "make_deviance",
+        "make_result",
+        "optimize_deviance",
         "parse_formula",
         "register_term_type",
     ]
+
+
+def test_every_public_callable_has_a_docstring_naming_lme4() -> None:
+    for name in ["lformula", "lmer", "make_deviance", "make_result", "optimize_deviance",
+                 "parse_formula", "register_term_type"]:  # fmt: skip
+        doc = getattr(lmerpy, name).__doc__
+        assert doc and "lme4" in doc, name

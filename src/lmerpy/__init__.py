@@ -1,16 +1,16 @@
 """lmerpy: lme4's linear mixed models, in Python.
 
-    >>> import lmerpy
-    >>> fit = lmerpy.lmer("normexam ~ standLRT + (standLRT | school)",
-    ...                   lmerpy.datasets.load("exam"))
-    >>> fit.fixef.round(3).to_dict()
-    {'(Intercept)': -0.012, 'standLRT': 0.557}
+>>> import lmerpy
+>>> fit = lmerpy.lmer("normexam ~ standLRT + (standLRT | school)",
+...                   lmerpy.datasets.load("exam"))
+>>> fit.fixef.round(3).to_dict()
+{'(Intercept)': -0.012, 'standLRT': 0.557}
 """
 
 from . import datasets, errors
 from .api import lmer
-from .deviance import DevianceFunction, make_deviance
 from .design import Design, lformula
+from .deviance import DevianceFunction, make_deviance
 from .formula import ModelSpec, parse_formula
 from .optimize import OptimizerRecord, optimize_deviance
 from .result import LmerResult, make_result

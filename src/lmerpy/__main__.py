@@ -1,13 +1,15 @@
-"""``python -m lmerpy``: parse a formula and show its spec against a bundled data set."""
+"""``python -m lmerpy``: fit an lme4 formula to a bundled data set and print the fit."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from . import datasets
+from .api import lmer
 from .errors import LmerpyError
-from .formula import parse_formula
+from .printing import format_fit
 
 DEFAULT_FORMULA = "normexam ~ standLRT + (standLRT | school)"
 
@@ -16,22 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lmerpy`` command."""
     args = _arguments().parse_args(argv)
     try:
-        data = datasets.load(args.data)
-        spec = parse_formula(args.formula)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # printed below, from the fit's messages
+            fit = lmer(args.formula, datasets.load(args.data), reml=not args.ml)
     except LmerpyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    missing = [v for v in spec.variables if v not in data.columns]
-    print(f"Data: {args.data} ({len(data)} rows) - {datasets.DESCRIPTIONS[args.data]}")
-    print(f"Formula: {args.formula}")
-    print(f"Spec:    {spec}")
-    print(f"Fixed terms:  {', '.join(spec.fixed.labels) or '(none)'}")
-    for term in spec.random:
-        levels = data[list(term.group)].drop_duplicates().shape[0]
-        print(f"Random term:  {term}   {term.group_name}: {levels} levels")
-    if missing:
-        print(f"error: not columns of {args.data}: {', '.join(missing)}", file=sys.stderr)
-        return 2
+    print(format_fit(fit, args.data))
     return 0
 
 
@@ -39,6 +32,7 @@ def _arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmerpy", description=__doc__)
     parser.add_argument("formula", nargs="?", default=DEFAULT_FORMULA, help="an lme4 formula")
     parser.add_argument("--data", default="exam", choices=datasets.names(), help="data set")
+    parser.add_argument("--ml", action="store_true", help="fit by maximum likelihood")
     return parser
 
 

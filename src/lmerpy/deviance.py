@@ -3,6 +3,7 @@ optimizer meet (lme4's ``mkLmerDevfun``; MixedModels.jl's ``objective!``)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,15 +37,13 @@ class DevianceFunction:
         self.workspace = PlsWorkspace(blocks, design.X, design.y, design.weights, design.offset)
         sizes = [t.n_theta for t in design.terms]
         edges = np.cumsum([0, *sizes])
-        self.slices = [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        self.slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
         cols = [len(t.columns) for t in design.terms]
         types = [t.term_type for t in design.terms]
         self.lower = np.concatenate([tt.lower_bounds(p) for tt, p in zip(types, cols, strict=True)])
         self.start = np.concatenate([tt.theta_start(p) for tt, p in zip(types, cols, strict=True)])
         self.theta_names = [
-            name
-            for t in design.terms
-            for name in t.term_type.theta_names(t.columns, t.group)
+            name for t in design.terms for name in t.term_type.theta_names(t.columns, t.group)
         ]
 
     def __call__(self, theta: ArrayLike) -> float:

@@ -94,10 +94,6 @@ class _NotPositiveDefiniteError(Exception):
 # ---------------------------------------------------------------------------------------------
 
 
-def _is_dense(A: Block) -> bool:
-    return isinstance(A, np.ndarray)
-
-
 def _to_dense(A: Block) -> FloatArray:
     if isinstance(A, np.ndarray):
         return A

@@ -21,13 +21,14 @@ from .deviance import DevianceFunction
 from .errors import ConvergenceWarning, SingularFitWarning
 from .optimize import OptimizerRecord
 from .pls import PlsSolution
+from .printing import format_fit
 
 __all__ = ["SINGULAR_TOL", "LmerResult", "make_result"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular(tol = 1e-4)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LmerResult:
     """A fitted linear mixed model (lme4's ``merMod``).
 
@@ -54,6 +55,16 @@ class LmerResult:
     solution: PlsSolution
     reml: bool
     messages: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        kind = "REML criterion" if self.reml else "deviance"
+        return (
+            f"<LmerResult {self.design.spec.formula!r}: {kind} {self.objective:.4f}, "
+            f"{self.nobs} obs>"
+        )
+
+    def __str__(self) -> str:
+        return format_fit(self)
 
     # ---- parameters ------------------------------------------------------------------------
     @property
@@ -146,7 +157,7 @@ class LmerResult:
                 np.tile(fixef.to_numpy(), (len(modes), 1)), index=modes.index, columns=fixef.index
             )
             for col in modes.columns:
-                frame[col] = modes[col] + (frame[col] if col in frame else 0.0)
+                frame[col] = modes[col] + frame.get(col, 0.0)
             out[group] = frame
         return out
 
@@ -204,7 +215,10 @@ def make_result(devfun: DevianceFunction, record: OptimizerRecord) -> LmerResult
     messages = list(devfun.design.messages) + list(record.messages)
     result = LmerResult(devfun.design, devfun, record, solution, devfun.reml, ())
     if result.is_singular:
-        msg = "boundary (singular) fit: see lmerpy's docs on singular fits (lme4: ?isSingular)"
+        msg = (
+            "boundary (singular) fit: a variance is estimated as 0 or a correlation as +-1 "
+            "(lme4: ?isSingular)"
+        )
         warnings.warn(msg, SingularFitWarning, stacklevel=3)
         messages.append(msg)
     if not record.converged:
@@ -214,7 +228,9 @@ def make_result(devfun: DevianceFunction, record: OptimizerRecord) -> LmerResult
     return LmerResult(devfun.design, devfun, record, solution, devfun.reml, tuple(messages))
 
 
-def _varcorr_rows(group: str, columns: list[str], cov: NDArray[np.float64]) -> list[dict[str, object]]:
+def _varcorr_rows(
+    group: str, columns: list[str], cov: NDArray[np.float64]
+) -> list[dict[str, object]]:
     sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
     rows: list[dict[str, object]] = [
         {"group": group, "var1": c, "var2": None, "vcov": cov[i, i], "sdcor": sd[i]}

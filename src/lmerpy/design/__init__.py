@@ -11,8 +11,10 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,6 +35,8 @@ from .grouping import GroupingFactor, grouping_factor
 from .matrices import ModelMatrix, evaluate, model_matrix
 
 __all__ = ["Design", "RandomEffectsTerm", "lformula"]
+
+T = TypeVar("T")
 
 RANK_TOLERANCE = 1e-7  # R's qr() tolerance, as lme4's rank check uses it
 
@@ -225,7 +229,7 @@ def _offset(spec: ModelSpec, frame: pd.DataFrame) -> NDArray[np.float64] | None:
         return None
     total = np.zeros(len(frame))
     for node in spec.offsets:
-        values = _checked(lambda n=node: evaluate(n, frame), spec, f"offset({node})")
+        values = _checked(partial(evaluate, node, frame), spec, f"offset({node})")
         _require_finite(values, f"offset({node})")
         total += values
     return total
@@ -250,7 +254,7 @@ def _drop_rank_deficient(
         norm = float(np.linalg.norm(X[:, j]))
         if norm == 0.0:
             continue
-        trial = keep + [j]
+        trial = [*keep, j]
         r = scipy.linalg.qr(X[:, trial], mode="r", check_finite=False)[0]
         if abs(r[len(keep), len(keep)]) > RANK_TOLERANCE * norm:
             keep = trial
@@ -277,7 +281,7 @@ def _require_finite(values: NDArray[np.float64], what: str) -> None:
         )
 
 
-def _checked(build: Any, spec: ModelSpec, what: str) -> Any:
+def _checked(build: Callable[[], T], spec: ModelSpec, what: str) -> T:
     """Run a formulaic step; turn its failures into a DataError naming the part."""
     try:
         return build()

@@ -40,14 +40,13 @@ def grouping_factor(variables: tuple[str, ...], data: pd.DataFrame) -> GroupingF
     codes = np.stack([np.asarray(p.codes, dtype=np.int64) for p in parts], axis=1)
     observed, inverse = np.unique(codes, axis=0, return_inverse=True)
     labels = [
-        ":".join(str(p.categories[c]) for p, c in zip(parts, row, strict=True))
-        for row in observed
+        ":".join(str(p.categories[c]) for p, c in zip(parts, row, strict=True)) for row in observed
     ]
     name = ":".join(variables)
     return GroupingFactor(name, inverse.reshape(-1).astype(np.int64), pd.Index(labels, name=name))
 
 
-def level_labels(column: pd.Series) -> pd.Categorical:
+def level_labels(column: pd.Series) -> pd.Categorical[str]:
     """A column as an R factor: its own categories, or its sorted values as text."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         categories = [str(c) for c in column.cat.categories]

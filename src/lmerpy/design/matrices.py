@@ -21,7 +21,7 @@ from ..formula.ast import BinOp, Call, Name, Node, Number, Paren, String, UnaryO
 from ..formula.functions import CONTRASTS
 from ..formula.spec import LinearTerms
 
-__all__ = ["ModelMatrix", "expression_code", "model_matrix", "evaluate"]
+__all__ = ["ModelMatrix", "evaluate", "expression_code", "model_matrix"]
 
 # Functions formulaic does not provide under lmerpy's names.
 _CONTEXT: dict[str, Any] = {
