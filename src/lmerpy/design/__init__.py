@@ -284,7 +284,8 @@ def _require_finite(values: NDArray[np.float64], what: str) -> None:
 def _checked(build: Callable[[], T], spec: ModelSpec, what: str) -> T:
     """Run a formulaic step; turn its failures into a DataError naming the part."""
     try:
-        return build()
+        with np.errstate(all="ignore"):  # non-finite results are checked and reported
+            return build()
     except DataError:
         raise
     except Exception as exc:  # formulaic, pandas or numpy failing on these data

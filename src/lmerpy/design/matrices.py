@@ -8,6 +8,8 @@ allow-list, so nothing in a formula can reach Python.
 
 from __future__ import annotations
 
+import keyword
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,9 +75,10 @@ def evaluate(node: Node, data: pd.DataFrame) -> NDArray[np.float64]:
 
 
 def expression_code(node: Node) -> str:
-    """formulaic's spelling of a checked expression (``^`` as ``**``, names backticked)."""
-    if isinstance(node, Name):
-        return "`" + node.name.replace("`", "") + "`"
+    """formulaic's spelling of a checked expression (``^`` as ``**``, odd names backticked)."""
+    if isinstance(node, Name):  # bare when it can be (formulaic garbles some backticked names)
+        plain = node.name.isidentifier() and not keyword.iskeyword(node.name)
+        return node.name if plain and not node.name.startswith("_") else f"`{node.name}`"
     if isinstance(node, Number):
         return repr(node.value)
     if isinstance(node, String):
@@ -125,7 +128,8 @@ def _lme4_names(spec: FormulaicSpec, terms: LinearTerms) -> list[str]:
     for term, entry in zip(terms.terms, structure[len(names) :], strict=True):
         factors = [sf.factor.expr for sf in entry.scoped_terms[0].factors]
         labels = [str(f) for f in term.factors]
-        names += [_rename(column, factors, labels) for column in entry.columns]
+        renamed = [_rename(column, factors, labels) for column in entry.columns]
+        names += _number_coded_levels(renamed)
     return names
 
 
@@ -153,7 +157,24 @@ def _bracket_end(rest: str, next_factor: str | None) -> int:
 
 
 def _level(inside: str) -> str:
-    for prefix in ("T.", "S.", "H.", "P.", "D."):
-        if inside.startswith(prefix):
-            return inside[len(prefix) :]
+    if inside.startswith("T."):
+        return inside[2:]
+    if inside[:2] in {"S.", "H.", "P.", "D."}:  # numbered later, as R numbers them
+        return "\0" + inside
     return inside
+
+
+def _number_coded_levels(names: list[str]) -> list[str]:
+    """R names the columns of sum, Helmert and polynomial contrasts by position
+    (``C(sex, contr.sum)1``; ``.L``, ``.Q``, ``.C``, ``^4`` for polynomials)."""
+    index: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        kind, level = match.group(1), match.group(2)
+        n = index.setdefault(kind + level, sum(k[0] == kind for k in index) + 1)
+        return _POLY.get(n, f"^{n}") if kind == "P" else str(n)
+
+    return [re.sub(r"\0([SHPD])\.([^:\0]*)", number, name) for name in names]
+
+
+_POLY = {1: ".L", 2: ".Q", 3: ".C"}

@@ -1,0 +1,87 @@
+"""Model matrices: R's values and R's column names, through formulaic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmerpy import datasets, parse_formula
+from lmerpy.design.matrices import expression_code, model_matrix
+
+EXAM_RHS = (
+    "standLRT*sex + I(standLRT^2) + poly(standLRT, 2) + log(schavg + 2, base = 10) + "
+    "scale(standLRT) + C(sex, contr.sum) + factor(vr) + sqrt(abs(standLRT))"
+)
+# R 4.2: colnames(model.matrix(~ <EXAM_RHS>, exam)) with sex and vr factors in mlmRev's order
+EXAM_NAMES = [
+    "(Intercept)", "standLRT", "sexM", "I(standLRT^2)", "poly(standLRT, 2)1",
+    "poly(standLRT, 2)2", "log(schavg + 2, base = 10)", "scale(standLRT)", "C(sex, contr.sum)1",
+    "factor(vr)mid 50%", "factor(vr)top 25%", "sqrt(abs(standLRT))", "standLRT:sexM",
+]  # fmt: skip
+# R 4.2: model.matrix(~ <EXAM_RHS>, exam)[1:2, ]
+EXAM_ROWS = [
+    [1, 0.6190592, 0, 0.38323429, 0.009755668, -0.005851191, 0.3356936, 0.6214598, 1, 1, 0,
+     0.7868032, 0],
+    [1, 0.2058022, 0, 0.04235455, 0.003224107, -0.010201298, 0.3356936, 0.2053835, 1, 1, 0,
+     0.4536543, 0],
+]  # fmt: skip
+
+
+def test_exam_matrix_matches_r_names_and_values() -> None:
+    m = model_matrix(parse_formula(f"y ~ {EXAM_RHS}").fixed, datasets.load("exam"))
+    assert m.columns == EXAM_NAMES
+    np.testing.assert_allclose(m.values[:2], EXAM_ROWS, rtol=1e-6)
+
+
+def test_contrast_columns_are_numbered_as_r_numbers_them() -> None:
+    rhs = "C(sex, contr.sum) + C(vr, contr.sum) + C(vr, contr.helmert) + C(vr, contr.poly)"
+    m = model_matrix(parse_formula(f"y ~ {rhs}").fixed, datasets.load("exam"))
+    # R 4.2: colnames(model.matrix(~ <rhs>, exam))
+    assert m.columns == [
+        "(Intercept)", "C(sex, contr.sum)1", "C(vr, contr.sum)1", "C(vr, contr.sum)2",
+        "C(vr, contr.helmert)1", "C(vr, contr.helmert)2", "C(vr, contr.poly).L",
+        "C(vr, contr.poly).Q",
+    ]  # fmt: skip
+
+
+def test_interactions_with_factors_vary_the_first_factor_fastest() -> None:
+    m = model_matrix(parse_formula("y ~ 0 + recipe:temperature").fixed, datasets.load("cake"))
+    # R 4.2: colnames(model.matrix(~ 0 + recipe:temperature, cake))[1:4]
+    assert m.columns[:4] == [
+        "recipeA:temperature175", "recipeB:temperature175", "recipeC:temperature175",
+        "recipeA:temperature185",
+    ]  # fmt: skip
+
+
+def test_new_data_are_encoded_as_the_original() -> None:
+    exam = datasets.load("exam")
+    m = model_matrix(parse_formula("y ~ scale(standLRT) + sex").fixed, exam)
+    np.testing.assert_allclose(m.on(exam.iloc[:5]), m.values[:5])
+
+
+@pytest.mark.parametrize(
+    ("formula", "code"),
+    [
+        ("y ~ `days of sleep`", "`days of sleep`"),
+        ("y ~ `_x`", "`_x`"),
+        ("y ~ log.dose", "`log.dose`"),
+        ("y ~ I(x^2)", "I((x ** 2.0))"),
+        ("y ~ log(x, base = 2)", "I(log(x) / log(2.0))"),
+        ("y ~ poly(x, 3, raw = TRUE)", "poly(x, degree=3, raw=True)"),
+        ("y ~ factor(x)", "C(x)"),
+        ("y ~ C(f, contr.helmert)", "C(f, contr.helmert)"),
+    ],
+)
+def test_formulaic_code_is_generated_from_the_ast(formula: str, code: str) -> None:
+    (term,) = parse_formula(formula).fixed.terms
+    assert expression_code(term.factors[0]) == code
+
+
+def test_names_that_contain_other_names_evaluate_correctly() -> None:
+    import pandas as pd
+
+    data = pd.DataFrame({"Reaction": [1.0, 2.0, 4.0], "o": [1.0, 1.0, 2.0], "my o": [0.0, 1, 2]})
+    (term,) = parse_formula("y ~ I(Reaction - o + `my o`)").fixed.terms
+    m = model_matrix(parse_formula("y ~ 0 + I(Reaction - o + `my o`)").fixed, data)
+    assert m.columns == [str(term)]
+    np.testing.assert_allclose(m.values[:, 0], [0.0, 2.0, 4.0])

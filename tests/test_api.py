@@ -1,0 +1,55 @@
+"""lmer and the four modular steps (lme4's modular.Rd: both paths give the same fit)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lmerpy
+from lmerpy import datasets
+
+
+def test_modular_steps_give_the_same_fit_as_lmer() -> None:
+    data = datasets.load("sleepstudy")
+    formula = "Reaction ~ Days + (Days | Subject)"
+    design = lmerpy.lformula(formula, data)
+    devfun = lmerpy.make_deviance(design, reml=True)
+    record = lmerpy.optimize_deviance(devfun, lower=devfun.lower, start=devfun.start)
+    stepwise = lmerpy.make_result(devfun, record)
+    direct = lmerpy.lmer(formula, data)
+    assert stepwise.reml_criterion == direct.reml_criterion
+    np.testing.assert_array_equal(stepwise.theta, direct.theta)
+    np.testing.assert_array_equal(stepwise.fixef, direct.fixef)
+
+
+def test_deviance_function_at_lme4s_optimum() -> None:
+    design = lmerpy.lformula("Reaction ~ Days + (Days | Subject)", datasets.load("sleepstudy"))
+    devfun = lmerpy.make_deviance(design)
+    # lme4 1.1-31: getME(m, "theta") and REMLcrit(m) for lmer(Reaction ~ Days + (Days | Subject))
+    theta = [0.966741773967412, 0.0151690588960361, 0.230909953207795]
+    assert devfun(theta) == pytest.approx(1743.62827195995, abs=1e-6)
+    assert devfun.evaluations == 1
+    assert devfun.theta_names == ["Subject.(Intercept)", "Subject.Days.(Intercept)", "Subject.Days"]
+
+
+def test_a_user_supplied_optimizer_loop_can_drive_the_deviance() -> None:
+    from scipy.optimize import minimize_scalar
+
+    design = lmerpy.lformula("Yield ~ 1 + (1 | Batch)", datasets.load("dyestuff"))
+    devfun = lmerpy.make_deviance(design)
+    best = minimize_scalar(lambda t: devfun([t]), bounds=(0, 10), method="bounded")
+    # lme4 1.1-31: REMLcrit(lmer(Yield ~ 1 + (1 | Batch), Dyestuff))
+    assert best.fun == pytest.approx(319.654276842257, abs=1e-4)
+
+
+def test_ml_and_reml_differ_as_lme4s() -> None:
+    data = datasets.load("dyestuff")
+    ml = lmerpy.lmer("Yield ~ 1 + (1 | Batch)", data, reml=False)
+    # lme4 1.1-31: deviance(lmer(Yield ~ 1 + (1 | Batch), Dyestuff, REML = FALSE))
+    assert ml.deviance == pytest.approx(327.327059881135, abs=1e-4)
+    assert ml.reml_criterion is None
+
+
+def test_unknown_optimizer_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown optimizer 'newton'; choose from bobyqa"):
+        lmerpy.lmer("Yield ~ 1 + (1 | Batch)", datasets.load("dyestuff"), optimizer="newton")
