@@ -46,7 +46,7 @@ class LmerResult:
         deviance: ML fits: -2 logLik; REML fits: ``deviance(m, REML = FALSE)``.
         reml_criterion: ``REMLcrit(m)`` for REML fits, None for ML fits.
         fitted, residuals: Series indexed by the data rows used.
-        nobs, ngroups, is_singular, converged, messages: as their names say.
+        nobs, dropped_rows, ngroups, is_singular, converged, messages: as their names say.
     """
 
     design: Design
@@ -89,6 +89,11 @@ class LmerResult:
     @property
     def nobs(self) -> int:
         return self.design.nobs
+
+    @property
+    def dropped_rows(self) -> int:
+        """Rows of the data left out for missing values."""
+        return self.design.dropped_rows
 
     @property
     def npar(self) -> int:

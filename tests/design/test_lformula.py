@@ -111,3 +111,14 @@ def test_design_keeps_the_data_rows_it_used() -> None:
         warnings.simplefilter("error")
         design = lformula("Yield ~ 1 + (1 | Batch)", data)
     assert list(design.rows[:2]) == ["r0", "r1"]
+
+
+def test_z_is_lme4s_sparse_random_effects_matrix() -> None:
+    design = lformula("Reaction ~ Days + (Days | Subject)", datasets.load("sleepstudy"))
+    Z = design.Z
+    assert Z.format == "csc" and Z.shape == (180, 36)
+    # lme4 1.1-31: getME(m, "Z")[1:2, 1:2] for subject 308, days 0 and 1: [1, 0], [1, 1]
+    np.testing.assert_array_equal(Z[:2, :2].toarray(), [[1, 0], [1, 1]])
+    fit = lmerpy.lmer("Reaction ~ Days + (Days | Subject)", datasets.load("sleepstudy"))
+    b = fit.ranef["Subject"].to_numpy().ravel()  # level-major, as Z's columns
+    np.testing.assert_allclose(design.X @ fit.fixef.to_numpy() + Z @ b, fit.fitted, rtol=1e-10)

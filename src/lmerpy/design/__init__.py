@@ -19,6 +19,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 import scipy.linalg
+import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import (
@@ -69,6 +70,15 @@ class RandomEffectsTerm:
     def n_theta(self) -> int:
         return self.term_type.n_theta(len(self.columns))
 
+    @property
+    def z(self) -> sp.csc_matrix:
+        """This term's block of Z (n x levels*p, level-major columns, as lme4's Ztlist)."""
+        n, p = self.lhs.values.shape
+        rows = np.repeat(np.arange(n), p)
+        cols = (self.factor.codes[:, None] * p + np.arange(p)).ravel()
+        shape = (n, self.factor.n_levels * p)
+        return sp.csc_matrix((self.lhs.values.ravel(), (rows, cols)), shape=shape)
+
 
 @dataclass(frozen=True)
 class Design:
@@ -103,6 +113,12 @@ class Design:
     @property
     def nobs(self) -> int:
         return len(self.y)
+
+    @property
+    def Z(self) -> sp.csc_matrix:
+        """The random-effects model matrix, sparse (lme4: ``getME(m, "Z")``). The solver
+        never forms it; it works from the cross-products of the terms' blocks."""
+        return sp.csc_matrix(sp.hstack([t.z for t in self.terms], format="csc"))
 
 
 def lformula(
