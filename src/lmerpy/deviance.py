@@ -41,7 +41,11 @@ class DevianceFunction:
         cols = [len(t.columns) for t in design.terms]
         types = [t.term_type for t in design.terms]
         self.lower = np.concatenate([tt.lower_bounds(p) for tt, p in zip(types, cols, strict=True)])
-        self.start = np.concatenate([tt.theta_start(p) for tt, p in zip(types, cols, strict=True)])
+        self.start = _moment_start(design)
+        if self.start is None:
+            self.start = np.concatenate(
+                [tt.theta_start(p) for tt, p in zip(types, cols, strict=True)]
+            )
         self.theta_names = [
             name for t in design.terms for name in t.term_type.theta_names(t.columns, t.group)
         ]
@@ -66,6 +70,25 @@ class DevianceFunction:
         """θ split by term."""
         values = np.asarray(theta, dtype=np.float64)
         return [values[s] for s in self.slices]
+
+
+def _moment_start(design: Design) -> NDArray[np.float64] | None:
+    """lme4's start for models whose every term is a random intercept ``(1 | f)``:
+    θₖ = sqrt(vₖ / vₑ) with vₖ the variance of the group means of y over the rows and
+    vₑ = var(y) - Σ vₖ; None (the default start) when some term is not an intercept or
+    vₑ is not positive."""
+    if any(t.columns != ["(Intercept)"] or t.spec.type != "us" for t in design.terms):
+        return None
+    y = design.y
+    group_vars = []
+    for term in design.terms:
+        codes = term.factor.codes
+        means = np.bincount(codes, y) / np.bincount(codes)
+        group_vars.append(np.var(means[codes], ddof=1))
+    residual = np.var(y, ddof=1) - sum(group_vars)
+    if residual <= 0:
+        return None
+    return np.sqrt(np.array(group_vars) / residual)
 
 
 def make_deviance(design: Design, *, reml: bool = True) -> DevianceFunction:

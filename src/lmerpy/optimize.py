@@ -47,13 +47,20 @@ class OptimizerRecord:
 
 
 class _Counted:
+    """The objective, counting evaluations and remembering the best point seen."""
+
     def __init__(self, fn: Callable[[NDArray[np.float64]], float]) -> None:
         self.fn, self.count = fn, 0
+        self.best_x: NDArray[np.float64] | None = None
+        self.best_f = np.inf
 
     def __call__(self, theta: NDArray[np.float64]) -> float:
         self.count += 1
         value = float(self.fn(theta))
-        return value if np.isfinite(value) else np.inf
+        value = value if np.isfinite(value) else np.inf
+        if value < self.best_f:
+            self.best_x, self.best_f = np.array(theta, dtype=np.float64), value
+        return value
 
 
 def optimize_deviance(
@@ -100,16 +107,17 @@ def _bobyqa(
 ) -> tuple[NDArray[np.float64], float, bool]:
     import nlopt
 
-    if len(x0) == 1:  # NLopt's BOBYQA needs two dimensions; a dummy one is harmless
-        x, fx, ok = _bobyqa(_Counted(lambda t: f(t[:1])), np.append(x0, 0.0), np.append(lo, -1.0))
-        return x[:1], fx, ok
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
     opt.set_lower_bounds(lo)
     opt.set_min_objective(lambda theta, grad: f(theta))
     opt.set_xtol_abs(XTOL_ABS)
     opt.set_ftol_abs(FTOL_ABS)
     opt.set_maxeval(MAX_EVALUATIONS)
-    x = opt.optimize(np.maximum(x0, lo))
+    try:
+        x = opt.optimize(np.maximum(x0, lo))
+    except nlopt.RoundoffLimited:  # no progress possible at machine precision: keep the best
+        assert f.best_x is not None
+        return f.best_x, f.best_f, True
     return np.asarray(x), float(opt.last_optimum_value()), opt.last_optimize_result() > 0
 
 
