@@ -41,11 +41,12 @@ class DevianceFunction:
         cols = [len(t.columns) for t in design.terms]
         types = [t.term_type for t in design.terms]
         self.lower = np.concatenate([tt.lower_bounds(p) for tt, p in zip(types, cols, strict=True)])
-        self.start = _moment_start(design)
-        if self.start is None:
-            self.start = np.concatenate(
-                [tt.theta_start(p) for tt, p in zip(types, cols, strict=True)]
-            )
+        moment = _moment_start(design)
+        self.start = (
+            moment
+            if moment is not None
+            else np.concatenate([tt.theta_start(p) for tt, p in zip(types, cols, strict=True)])
+        )
         self.theta_names = [
             name for t in design.terms for name in t.term_type.theta_names(t.columns, t.group)
         ]
@@ -88,7 +89,7 @@ def _moment_start(design: Design) -> NDArray[np.float64] | None:
     residual = np.var(y, ddof=1) - sum(group_vars)
     if residual <= 0:
         return None
-    return np.sqrt(np.array(group_vars) / residual)
+    return np.sqrt(np.asarray(group_vars, dtype=np.float64) / residual)
 
 
 def make_deviance(design: Design, *, reml: bool = True) -> DevianceFunction:

@@ -65,8 +65,10 @@ def test_offset_equals_moving_it_to_the_response() -> None:
     data = datasets.load("sleepstudy").assign(o=lambda d: 3.0 * d["Days"])
     with_offset = lmerpy.lmer("Reaction ~ Days + offset(o) + (1 | Subject)", data)
     moved = lmerpy.lmer("I(Reaction - o) ~ Days + (1 | Subject)", data)
-    assert with_offset.fixef["Days"] == pytest.approx(moved.fixef["Days"], abs=1e-8)
-    np.testing.assert_allclose(with_offset.fitted - moved.fitted, data["o"], atol=1e-8)
+    # the same model: equal optimum; estimates equal to the optimizer's tolerance
+    assert with_offset.reml_criterion == pytest.approx(moved.reml_criterion, abs=1e-8)
+    assert with_offset.fixef["Days"] == pytest.approx(moved.fixef["Days"], abs=1e-5)
+    np.testing.assert_allclose(with_offset.fitted - moved.fitted, data["o"], atol=1e-4)
 
 
 def test_missing_column_names_it_and_points_at_it() -> None:
