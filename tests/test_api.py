@@ -53,3 +53,33 @@ def test_ml_and_reml_differ_as_lme4s() -> None:
 def test_unknown_optimizer_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown optimizer 'newton'; choose from bobyqa"):
         lmerpy.lmer("Yield ~ 1 + (1 | Batch)", datasets.load("dyestuff"), optimizer="newton")
+
+
+def test_refit_with_the_same_response_gives_the_same_fit() -> None:
+    fit = lmerpy.lmer("Reaction ~ Days + (Days | Subject)", datasets.load("sleepstudy"))
+    again = fit.refit(fit.design.y)
+    assert again.reml_criterion == pytest.approx(fit.reml_criterion, abs=1e-8)
+
+
+def test_refit_ml_equals_an_ml_fit() -> None:
+    data = datasets.load("sleepstudy")
+    ml = lmerpy.lmer("Reaction ~ Days + (Days | Subject)", data).refit_ml()
+    # lme4 1.1-31: deviance(lmer(Reaction ~ Days + (Days | Subject), sleepstudy, REML = FALSE))
+    assert ml.deviance == pytest.approx(1751.93934446321, abs=1e-4)
+    assert not ml.reml
+
+
+def test_refit_checks_the_new_response() -> None:
+    fit = lmerpy.lmer("Yield ~ 1 + (1 | Batch)", datasets.load("dyestuff"))
+    with pytest.raises(lmerpy.errors.DataError, match="30 finite numbers"):
+        fit.refit(np.ones(3))
+
+
+def test_update_with_dots_drops_a_term() -> None:
+    data = datasets.load("sleepstudy")
+    fit = lmerpy.lmer("Reaction ~ Days + (Days | Subject)", data)
+    smaller = fit.update(". ~ . - Days")
+    assert smaller.design.spec.formula == "Reaction ~ 1 + (1 + Days | Subject)"
+    direct = lmerpy.lmer("Reaction ~ 1 + (Days | Subject)", data)
+    assert smaller.reml_criterion == pytest.approx(direct.reml_criterion, abs=1e-8)
+    assert fit.update(reml=False).deviance == pytest.approx(1751.93934446321, abs=1e-4)

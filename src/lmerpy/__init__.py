@@ -8,7 +8,8 @@
 """
 
 from . import datasets, errors
-from .api import lmer
+from .anova import anova
+from .api import lmer, refit, update
 from .design import Design, lformula
 from .deviance import DevianceFunction, make_deviance
 from .formula import ModelSpec, parse_formula
@@ -22,6 +23,7 @@ __all__ = [
     "LmerResult",
     "ModelSpec",
     "OptimizerRecord",
+    "anova",
     "datasets",
     "errors",
     "lformula",
@@ -30,7 +32,9 @@ __all__ = [
     "make_result",
     "optimize_deviance",
     "parse_formula",
+    "refit",
     "register_term_type",
+    "update",
 ]
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
+import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from .design import lformula
+from .design import Design, lformula
 from .deviance import make_deviance
-from .formula import ModelSpec
+from .errors import DataError
+from .formula import ModelSpec, parse_formula
 from .optimize import optimize_deviance
 from .result import LmerResult, make_result
 
-__all__ = ["lmer"]
+__all__ = ["lmer", "refit", "update"]
 
 
 def lmer(
@@ -50,3 +55,51 @@ def lmer(
     devfun = make_deviance(design, reml=reml)
     record = optimize_deviance(devfun, lower=devfun.lower, start=devfun.start, optimizer=optimizer)
     return make_result(devfun, record)
+
+
+def refit(
+    fit: LmerResult, response: ArrayLike | None = None, *, reml: bool | None = None
+) -> LmerResult:
+    """Fit the same model again with a new response, or by ML/REML (lme4: ``refit``,
+    ``refitML``). Only the response changes: the design is reused, and the optimizer
+    starts from the current θ."""
+    design: Design = fit.design
+    if response is not None:
+        y = np.asarray(response, dtype=np.float64).reshape(-1)
+        if y.shape != design.y.shape or not np.all(np.isfinite(y)):
+            raise DataError(f"the new response must be {design.nobs} finite numbers")
+        design = dataclasses.replace(design, y=y)
+    devfun = make_deviance(design, reml=fit.reml if reml is None else reml)
+    record = optimize_deviance(
+        devfun, lower=devfun.lower, start=fit.record.final, optimizer=fit.record.optimizer
+    )
+    return make_result(devfun, record)
+
+
+def update(fit: LmerResult, formula: str | None = None, *, reml: bool | None = None) -> LmerResult:
+    """Fit a changed model to the same data (lme4: ``update(m, . ~ . - x)``).
+
+    In ``formula``, a ``.`` stands for the old response on the left of ``~`` and for the
+    old right-hand side on the right, so ``". ~ . - Days"`` drops ``Days``."""
+    spec = fit.design.spec
+    text = spec.formula if formula is None else str(parse_formula(_substitute_dots(formula, spec)))
+    return lmer(
+        text,
+        fit.design.data,
+        reml=fit.reml if reml is None else reml,
+        weights=fit.design.weights_arg,
+        optimizer=fit.record.optimizer,
+    )
+
+
+def _substitute_dots(formula: str, spec: ModelSpec) -> str:
+    lhs, tilde, rhs = formula.partition("~")
+    if not tilde:
+        return formula
+    old_rhs = str(spec).partition("~")[2].strip()
+    lhs = _DOT.sub(str(spec.response), lhs)
+    rhs = _DOT.sub(f"({old_rhs})", rhs)
+    return f"{lhs.strip()} ~ {rhs.strip()}"
+
+
+_DOT = re.compile(r"(?<![\w.`])\.(?![\w.`])")

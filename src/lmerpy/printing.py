@@ -10,7 +10,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from .result import LmerResult
 
-__all__ = ["format_fit", "format_varcorr"]
+__all__ = ["format_fit", "format_varcorr", "grid"]
 
 
 def format_fit(fit: LmerResult, data_name: str | None = None) -> str:
@@ -24,12 +24,12 @@ def format_fit(fit: LmerResult, data_name: str | None = None) -> str:
     else:
         values = [fit.aic, fit.bic, fit.loglik, fit.deviance]
         cells = [f"{v:.4f}" for v in values] + [str(fit.df_residual)]
-        lines.append(_grid(["AIC", "BIC", "logLik", "deviance", "df.resid"], [cells], "rrrrr"))
+        lines.append(grid(["AIC", "BIC", "logLik", "deviance", "df.resid"], [cells], "rrrrr"))
     groups = ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
     lines += ["Random effects:", format_varcorr(fit)]
     lines.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
     names = list(fit.fixef.index)
-    lines += ["Fixed Effects:", _grid(names, [[f"{v:.5g}" for v in fit.fixef]], "r" * len(names))]
+    lines += ["Fixed Effects:", grid(names, [[f"{v:.5g}" for v in fit.fixef]], "r" * len(names))]
     lines += [f"warning: {m}" for m in fit.messages]
     return "\n".join(lines)
 
@@ -51,10 +51,11 @@ def format_varcorr(fit: LmerResult) -> str:
     header = ["Groups", "Name", "Std.Dev."] + ["Corr"] + [""] * (width - 4)
     header = header[:width]
     rows = [r + [""] * (width - len(r)) for r in rows]
-    return _grid(header, rows, "llr" + "r" * (width - 3))
+    return grid(header, rows, "llr" + "r" * (width - 3))
 
 
-def _grid(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
+def grid(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
+    """A plain-text table: one column per header cell, aligned left (l) or right (r)."""
     widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(header)]
 
     def line(cells: Sequence[str]) -> str:

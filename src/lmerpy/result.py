@@ -10,18 +10,22 @@ import math
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.linalg
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from .design import Design
 from .deviance import DevianceFunction
 from .errors import ConvergenceWarning, SingularFitWarning
 from .optimize import OptimizerRecord
 from .pls import PlsSolution
+from .predict import predict, simulate
 from .printing import format_fit
+from .summary import Summary, summarize
+from .tidy import tidy
 
 __all__ = ["SINGULAR_TOL", "LmerResult", "make_result"]
 
@@ -193,6 +197,69 @@ class LmerResult:
     @property
     def converged(self) -> bool:
         return self.record.converged
+
+    # ---- inference, prediction, refitting (each a call into its own module) ------------------
+    def summary(self, ddf: str = "satterthwaite") -> Summary:
+        """lme4's ``summary(m)`` with lmerTest's df and p-values; print it, or show it in a
+        notebook (``_repr_html_``) or a report (``to_markdown()``)."""
+        return summarize(self, ddf)
+
+    def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Estimate, Std. Error, df, t value, Pr(>|t|) (lmerTest: ``summary(m)$coefficients``);
+        ``ddf`` is ``"satterthwaite"``, ``"kenward-roger"`` or ``"residual"``."""
+        from .ddf import coef_table
+
+        return coef_table(self, ddf)
+
+    def anova(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Type III F tests of the fixed terms (lmerTest: ``anova(m)``)."""
+        from .ddf import anova_type3
+
+        return anova_type3(self, ddf)
+
+    def confint(self, method: str = "profile", level: float = 0.95, **options: Any) -> pd.DataFrame:
+        """Confidence intervals (lme4: ``confint(m, method, level, oldNames = FALSE)``):
+        ``"profile"``, ``"wald"`` or ``"boot"`` (``nsim``, ``seed``, ``progress``)."""
+        from .confint import confint
+
+        return confint(self, method, level, **options)
+
+    def predict(
+        self,
+        newdata: pd.DataFrame | None = None,
+        re_form: str | bool | None = None,
+        allow_new_levels: bool = False,
+    ) -> pd.Series:
+        """Predictions (lme4: ``predict(m, newdata, re.form, allow.new.levels)``)."""
+        return predict(self, newdata, re_form, allow_new_levels)
+
+    def simulate(
+        self, nsim: int = 1, seed: int | np.random.Generator | None = None
+    ) -> pd.DataFrame:
+        """Simulated responses (lme4: ``simulate(m, nsim, seed)``)."""
+        return simulate(self, nsim, seed)
+
+    def refit(self, response: ArrayLike | None = None) -> LmerResult:
+        """The same model fitted to a new response (lme4: ``refit(m, newresp)``)."""
+        from .api import refit
+
+        return refit(self, response)
+
+    def refit_ml(self) -> LmerResult:
+        """The same model fitted by maximum likelihood (lme4: ``refitML(m)``)."""
+        from .api import refit
+
+        return self if not self.reml else refit(self, reml=False)
+
+    def update(self, formula: str | None = None, *, reml: bool | None = None) -> LmerResult:
+        """A changed model on the same data (lme4: ``update(m, . ~ . - x)``)."""
+        from .api import update
+
+        return update(self, formula, reml=reml)
+
+    def tidy(self, effects: str = "fixed", ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Long frames as broom.mixed's ``tidy(m, effects)``: fixed, ran_pars, ran_vals."""
+        return tidy(self, effects, ddf)
 
     # ---- per observation ------------------------------------------------------------------------
     @cached_property

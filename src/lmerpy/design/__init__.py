@@ -92,6 +92,9 @@ class Design:
         weights: prior weights, or None.
         offset: the summed offsets, or None.
         rows: index labels of the data rows used.
+        fixed: the full fixed-effects ModelMatrix, whose spec encodes new data.
+        data: the data the design was built from (a reference, not a copy).
+        weights_arg: the ``weights`` argument as given (a column name or an array).
         dropped_rows: how many rows were dropped for missing values.
         dropped_columns: fixed-effect columns dropped for rank deficiency.
         messages: warnings raised while building the design (kept for the result).
@@ -106,6 +109,8 @@ class Design:
     offset: NDArray[np.float64] | None
     rows: pd.Index
     fixed: ModelMatrix = field(repr=False)
+    data: pd.DataFrame = field(repr=False, compare=False)
+    weights_arg: ArrayLike | str | None = field(default=None, repr=False, compare=False)
     dropped_rows: int = 0
     dropped_columns: tuple[str, ...] = ()
     messages: tuple[str, ...] = ()
@@ -159,7 +164,7 @@ def lformula(
     terms = tuple(sorted(terms, key=lambda t: -t.factor.n_levels))  # stable, as lme4
     offset = _offset(spec, frame)
     return Design(
-        spec, y, X, x_columns, terms, prior, offset, frame.index, fixed,
+        spec, y, X, x_columns, terms, prior, offset, frame.index, fixed, data, weights,
         dropped, tuple(dropped_columns), tuple(messages),
     )  # fmt: skip
 
