@@ -13,6 +13,7 @@ def test_public_names() -> None:
         "LmerResult",
         "ModelSpec",
         "OptimizerRecord",
+        "anova",
         "datasets",
         "errors",
         "lformula",
@@ -21,12 +22,14 @@ def test_public_names() -> None:
         "make_result",
         "optimize_deviance",
         "parse_formula",
+        "refit",
         "register_term_type",
+        "update",
     ]
 
 
 def test_every_public_callable_has_a_docstring_naming_lme4() -> None:
-    for name in ["lformula", "lmer", "make_deviance", "make_result", "optimize_deviance",
-                 "parse_formula", "register_term_type"]:  # fmt: skip
+    for name in ["anova", "lformula", "lmer", "make_deviance", "make_result", "optimize_deviance",
+                 "parse_formula", "refit", "register_term_type", "update"]:  # fmt: skip
         doc = getattr(lmerpy, name).__doc__
         assert doc and "lme4" in doc, name

@@ -53,7 +53,9 @@ def lmer(
     """
     design = lformula(formula, data, weights=weights)
     devfun = make_deviance(design, reml=reml)
-    record = optimize_deviance(devfun, lower=devfun.lower, start=devfun.start, optimizer=optimizer)
+    record = optimize_deviance(
+        devfun, lower=devfun.lower, upper=devfun.upper, start=devfun.start, optimizer=optimizer
+    )
     return make_result(devfun, record)
 
 
@@ -71,7 +73,11 @@ def refit(
         design = dataclasses.replace(design, y=y)
     devfun = make_deviance(design, reml=fit.reml if reml is None else reml)
     record = optimize_deviance(
-        devfun, lower=devfun.lower, start=fit.record.final, optimizer=fit.record.optimizer
+        devfun,
+        lower=devfun.lower,
+        upper=devfun.upper,
+        start=fit.record.final,
+        optimizer=fit.record.optimizer,
     )
     return make_result(devfun, record)
 

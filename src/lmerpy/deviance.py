@@ -18,8 +18,8 @@ __all__ = ["DevianceFunction", "make_deviance"]
 class DevianceFunction:
     """``devfun(theta)``: lme4's REML criterion (``reml=True``) or ML deviance at θ.
 
-    θ concatenates the terms' parameters in lme4's term order; ``lower`` and ``start``
-    are the optimizer's bounds and starting point, ``theta_names`` lme4's names.
+    θ concatenates the terms' parameters in lme4's term order; ``lower``, ``upper`` and
+    ``start`` are the optimizer's bounds and starting point, ``theta_names`` lme4's names.
     All data-sized work happens once, here; each call only rescales the stored
     cross-products and factors them, so its cost does not grow with the rows.
 
@@ -41,6 +41,7 @@ class DevianceFunction:
         cols = [len(t.columns) for t in design.terms]
         types = [t.term_type for t in design.terms]
         self.lower = np.concatenate([tt.lower_bounds(p) for tt, p in zip(types, cols, strict=True)])
+        self.upper = np.concatenate([tt.upper_bounds(p) for tt, p in zip(types, cols, strict=True)])
         moment = _moment_start(design)
         self.start = (
             moment

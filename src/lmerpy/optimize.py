@@ -28,7 +28,7 @@ class OptimizerRecord:
     Attributes:
         initial: starting θ; ``f_initial`` the objective there.
         final: θ at the optimum; ``f_final`` the objective there.
-        lower: lower bounds of θ.
+        lower, upper: bounds of θ.
         evaluations: objective evaluations, all stages together.
         optimizer: the algorithm used.
         converged: whether the optimizer reported success.
@@ -40,6 +40,7 @@ class OptimizerRecord:
     final: NDArray[np.float64]
     f_final: float
     lower: NDArray[np.float64]
+    upper: NDArray[np.float64]
     evaluations: int
     optimizer: str
     converged: bool
@@ -68,15 +69,17 @@ def optimize_deviance(
     *,
     lower: ArrayLike,
     start: ArrayLike,
+    upper: ArrayLike | None = None,
     optimizer: str = "bobyqa",
 ) -> OptimizerRecord:
-    """Minimise ``devfun`` subject to ``theta >= lower`` (lme4: ``optimizeLmer``).
+    """Minimise ``devfun`` subject to ``lower <= theta <= upper`` (lme4: ``optimizeLmer``).
 
     ``optimizer`` is ``"bobyqa"`` (NLopt's BOBYQA, lme4's default ``nloptwrap``) or
     ``"lbfgsb"`` (scipy's L-BFGS-B with finite differences).
     """
     lo = np.asarray(lower, dtype=np.float64)
-    x0 = np.asarray(start, dtype=np.float64).copy()
+    hi = np.full_like(lo, np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
+    x0 = np.clip(np.asarray(start, dtype=np.float64), lo, hi)
     f = _Counted(devfun)
     f0 = f(x0)
     if not np.isfinite(f0):
@@ -85,36 +88,36 @@ def optimize_deviance(
     if run is None:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose from {', '.join(_RUNNERS)}")
     messages: list[str] = []
-    x, fx, ok = run(f, x0, lo)
-    x, fx, restarted = _restart_edge(f, run, x, fx, lo)
+    x, fx, ok = run(f, x0, lo, hi)
+    x, fx, restarted = _restart_edge(f, run, x, fx, lo, hi)
     if restarted:
         messages.append("restarted from the boundary: a bounded parameter moved inward")
-    x, fx, snapped = _snap_to_boundary(f, x, fx, lo)
+    x, fx, snapped = _snap_to_boundary(f, x, fx, lo, hi)
     if snapped:
         messages.append(f"snapped {snapped} parameter(s) within {BOUNDARY_TOL} to the boundary")
     if not ok:
         messages.append(f"{optimizer} did not report convergence")
-    return OptimizerRecord(x0, f0, x, fx, lo, f.count, optimizer, ok, tuple(messages))
+    return OptimizerRecord(x0, f0, x, fx, lo, hi, f.count, optimizer, ok, tuple(messages))
 
 
-Runner = Callable[
-    [_Counted, NDArray[np.float64], NDArray[np.float64]], tuple[NDArray[np.float64], float, bool]
-]
+Bounds = NDArray[np.float64]
+Runner = Callable[[_Counted, Bounds, Bounds, Bounds], tuple[NDArray[np.float64], float, bool]]
 
 
 def _bobyqa(
-    f: _Counted, x0: NDArray[np.float64], lo: NDArray[np.float64]
+    f: _Counted, x0: NDArray[np.float64], lo: Bounds, hi: Bounds
 ) -> tuple[NDArray[np.float64], float, bool]:
     import nlopt
 
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
     opt.set_lower_bounds(lo)
+    opt.set_upper_bounds(hi)
     opt.set_min_objective(lambda theta, grad: f(theta))
     opt.set_xtol_abs(XTOL_ABS)
     opt.set_ftol_abs(FTOL_ABS)
     opt.set_maxeval(MAX_EVALUATIONS)
     try:
-        x = opt.optimize(np.maximum(x0, lo))
+        x = opt.optimize(x0)
     except nlopt.RoundoffLimited:  # no progress possible at machine precision: keep the best
         assert f.best_x is not None
         return f.best_x, f.best_f, True
@@ -122,11 +125,14 @@ def _bobyqa(
 
 
 def _lbfgsb(
-    f: _Counted, x0: NDArray[np.float64], lo: NDArray[np.float64]
+    f: _Counted, x0: NDArray[np.float64], lo: Bounds, hi: Bounds
 ) -> tuple[NDArray[np.float64], float, bool]:
     from scipy.optimize import minimize
 
-    bounds = [(None if not np.isfinite(b) else b, None) for b in lo]
+    bounds = [
+        (a if np.isfinite(a) else None, b if np.isfinite(b) else None)
+        for a, b in zip(lo, hi, strict=True)
+    ]
     res = minimize(f, x0, method="L-BFGS-B", bounds=bounds, options={"ftol": 1e-12, "gtol": 1e-8})
     return np.asarray(res.x), float(res.fun), bool(res.success)
 
@@ -135,27 +141,31 @@ _RUNNERS: dict[str, Runner] = {"bobyqa": _bobyqa, "lbfgsb": _lbfgsb}
 
 
 def _restart_edge(
-    f: _Counted, run: Runner, x: NDArray[np.float64], fx: float, lo: NDArray[np.float64]
+    f: _Counted, run: Runner, x: NDArray[np.float64], fx: float, lo: Bounds, hi: Bounds
 ) -> tuple[NDArray[np.float64], float, bool]:
-    """lme4's ``restart_edge``: if the deviance falls when a parameter at its bound
-    steps inward, optimise again from there."""
-    for i in np.flatnonzero(x == lo):
-        step = x.copy()
-        step[i] += EDGE_STEP
-        if f(step) < fx:
-            x2, f2, _ = run(f, x, lo)
+    """lme4's ``restart_edge``: if the deviance falls when a parameter on a bound steps
+    inward, optimise again from there."""
+    on_bound = [(i, EDGE_STEP) for i in np.flatnonzero(x == lo)]
+    on_bound += [(i, -EDGE_STEP) for i in np.flatnonzero(x == hi)]
+    for i, step in on_bound:
+        trial = x.copy()
+        trial[i] += step
+        if f(trial) < fx:
+            x2, f2, _ = run(f, x, lo, hi)
             return (x2, f2, True) if f2 <= fx else (x, fx, False)
     return x, fx, False
 
 
 def _snap_to_boundary(
-    f: _Counted, x: NDArray[np.float64], fx: float, lo: NDArray[np.float64]
+    f: _Counted, x: NDArray[np.float64], fx: float, lo: Bounds, hi: Bounds
 ) -> tuple[NDArray[np.float64], float, int]:
-    """lme4's ``check.boundary``: parameters within ``BOUNDARY_TOL`` of their bound go
-    to the bound if the deviance is no worse there."""
-    near = np.isfinite(lo) & (x != lo) & (x - lo < BOUNDARY_TOL)
-    if not near.any():
+    """lme4's ``check.boundary``: parameters within ``BOUNDARY_TOL`` of a bound go to the
+    bound if the deviance is no worse there."""
+    near_lo = np.isfinite(lo) & (x != lo) & (x - lo < BOUNDARY_TOL)
+    near_hi = np.isfinite(hi) & (x != hi) & (hi - x < BOUNDARY_TOL)
+    if not (near_lo.any() or near_hi.any()):
         return x, fx, 0
-    snapped = np.where(near, lo, x)
+    snapped = np.where(near_lo, lo, np.where(near_hi, hi, x))
     fs = f(snapped)
-    return (snapped, fs, int(near.sum())) if fs <= fx else (x, fx, 0)
+    count = int(near_lo.sum() + near_hi.sum())
+    return (snapped, fs, count) if fs <= fx else (x, fx, 0)

@@ -190,9 +190,9 @@ class LmerResult:
 
     @property
     def is_singular(self) -> bool:
-        theta, lower = self.record.final, self.record.lower
-        bounded = np.isfinite(lower)
-        return bool(np.any(theta[bounded] - lower[bounded] < SINGULAR_TOL))
+        """A parameter within ``SINGULAR_TOL`` of a finite bound (lme4's ``isSingular``)."""
+        theta, lower, upper = self.record.final, self.record.lower, self.record.upper
+        return bool(np.any(theta - lower < SINGULAR_TOL) or np.any(upper - theta < SINGULAR_TOL))
 
     @property
     def converged(self) -> bool:

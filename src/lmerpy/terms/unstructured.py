@@ -19,6 +19,8 @@ class Unstructured:
     first parameter of ``(1 + x | g)`` is T[0,0], then T[1,0], then T[1,1].
     """
 
+    name = "us"
+
     def n_theta(self, n_cols: int) -> int:
         return n_cols * (n_cols + 1) // 2
 
@@ -27,6 +29,9 @@ class Unstructured:
 
     def lower_bounds(self, n_cols: int) -> NDArray[np.float64]:
         return np.where(self._diagonal(n_cols), 0.0, -np.inf)
+
+    def upper_bounds(self, n_cols: int) -> NDArray[np.float64]:
+        return np.full(self.n_theta(n_cols), np.inf)
 
     def lambda_block(self, theta: NDArray[np.float64], n_cols: int) -> NDArray[np.float64]:
         block = np.zeros((n_cols, n_cols))

@@ -1,0 +1,629 @@
+"""Confidence intervals for a fitted linear mixed model (lme4's ``confint.merMod``).
+
+Three methods, as lme4 offers them:
+
+* ``"wald"``: β ± z·SE for the fixed effects; NaN for the variance parameters.
+* ``"profile"``: likelihood-ratio intervals from the profiled ML deviance (Bates, Mächler,
+  Bolker & Walker 2015, *J. Stat. Softw.* 67(1), §5.1; lme4's ``profile.merMod``). Each
+  parameter is held at a value while every other one is re-optimised; the signed square
+  root ζ of the deviance change is then solved for ζ = ±qnorm((1 + level) / 2) directly
+  (lme4 interpolates ζ with splines instead). As in lme4, a REML fit is profiled on the ML
+  deviance, so a REML fit and its ML refit give the same intervals. The variance parameters
+  are profiled on lme4's scale: standard deviations, correlations and σ.
+* ``"boot"``: parametric bootstrap percentile intervals (lme4's ``bootMer`` with
+  ``use.u = FALSE``, then ``boot.ci(type = "perc")``).
+
+Row names are lme4's with ``oldNames = FALSE``: ``sd_(Intercept)|g``, ``cor_x.(Intercept)|g``,
+``sd_x|g`` ... per term in θ order, then ``sigma``, then the fixed effects.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+import scipy.optimize
+import scipy.stats
+from numpy.typing import NDArray
+
+from . import pls
+from .deviance import DevianceFunction, make_deviance
+from .errors import FitError
+from .optimize import optimize_deviance
+from .result import LmerResult
+
+__all__ = ["METHODS", "confint", "parameter_names"]
+
+FloatArray = NDArray[np.float64]
+Kind = Literal["sd", "cor", "sigma", "beta"]
+
+METHODS = ("profile", "wald", "boot")
+PIVOT_TOL = 1e-8  # a Cholesky pivot below this is taken as 0 (a correlation at ±1)
+ZETA_CAP = 1e6  # |ζ| where the deviance is infinite (not positive definite)
+NUISANCE_STEP = 0.05  # BOBYQA's first step in the scaled nuisance coordinates
+NUISANCE_FTOL = 1e-9
+NUISANCE_XTOL = 1e-7
+MAX_BRACKET_STEPS = 60
+MAX_GROWTH = 4.0  # a bracketing step is at most this many times the previous one
+
+
+# ---- names and the variance-parameter layout ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Variance parameters in lme4's order: per term and θ entry, then σ.
+
+    ``positions[i]`` lists, for term i, the (row, column) of the factor Tᵢ that each θ entry
+    fills: a diagonal entry is a standard deviation, an off-diagonal one a correlation.
+    """
+
+    names: list[str]
+    kinds: list[Kind]
+    positions: list[list[tuple[int, int]]]
+
+
+def _theta_positions(devfun: DevianceFunction, i: int) -> list[tuple[int, int]]:
+    """Where each θ entry of term i lands in Tᵢ (probed with unit vectors)."""
+    term = devfun.design.terms[i]
+    n, p = term.n_theta, len(term.columns)
+    out = []
+    for k in range(n):
+        hits = np.argwhere(term.term_type.lambda_block(np.eye(n)[k], p) != 0)
+        if len(hits) != 1 or hits[0, 0] < hits[0, 1]:
+            raise NotImplementedError(
+                f"term type {type(term.term_type).__name__} does not place each θ entry in one "
+                "lower-triangular cell; only such term types (as 'us') have sd/cor parameters"
+            )
+        out.append((int(hits[0, 0]), int(hits[0, 1])))
+    return out
+
+
+def _layout(devfun: DevianceFunction) -> _Layout:
+    """The variance parameters' names (lme4's ``oldNames = FALSE``), kinds and positions."""
+    names: list[str] = []
+    kinds: list[Kind] = []
+    positions = []
+    for i, term in enumerate(devfun.design.terms):
+        cells = _theta_positions(devfun, i)
+        positions.append(cells)
+        cols = term.columns
+        for r, c in cells:
+            if r == c:
+                names.append(f"sd_{cols[r]}|{term.group}")
+                kinds.append("sd")
+            else:
+                names.append(f"cor_{cols[r]}.{cols[c]}|{term.group}")
+                kinds.append("cor")
+    return _Layout([*names, "sigma"], [*kinds, "sigma"], positions)
+
+
+def parameter_names(fit: LmerResult) -> list[str]:
+    """The rows of ``confint(fit)``, as lme4's ``confint(m, oldNames = FALSE)`` names them."""
+    return _layout(fit.devfun).names + list(fit.design.x_columns)
+
+
+def _percent_labels(level: float) -> list[str]:
+    """R's ``stats:::.format_perc``: e.g. "2.5 %", "97.5 %" (3 significant digits)."""
+    probs = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+    decimals = max(_decimals_needed(p) for p in probs)
+    return [f"{p:.{decimals}f} %" for p in probs]
+
+
+def _decimals_needed(value: float) -> int:
+    """Decimals R's ``format(digits = 3)`` shows for ``value`` on its own."""
+    if value == 0:
+        return 0
+    target = float(f"{value:.2e}")
+    digits = next(s for s in (1, 2, 3) if math.isclose(float(f"{value:.{s - 1}e}"), target))
+    return max(0, digits - 1 - math.floor(math.log10(abs(target))))
+
+
+# ---- θ, σ <-> sd, cor, σ ----------------------------------------------------------------------
+
+
+def _variance_values(
+    devfun: DevianceFunction, layout: _Layout, theta: FloatArray, sigma: float
+) -> FloatArray:
+    """sd, cor and σ at (θ, σ), in the layout's order (lme4's ``Cv_to_Sv``); an undefined
+    correlation (a zero standard deviation) is NaN."""
+    out: list[float] = []
+    for lam, cells in zip(devfun.lambdas(theta), layout.positions, strict=True):
+        cov = lam @ lam.T
+        sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        for r, c in cells:
+            if r == c:
+                out.append(sigma * float(sd[r]))
+            else:
+                denom = float(sd[r] * sd[c])
+                out.append(float(cov[r, c]) / denom if denom > 0 else math.nan)
+    return np.asarray([*out, sigma], dtype=np.float64)
+
+
+def _psd_cholesky(corr: FloatArray) -> FloatArray | None:
+    """Lower Cholesky factor of a positive semi-definite correlation matrix (a zero pivot
+    gives a zero column); None when it is not positive semi-definite."""
+    p = len(corr)
+    low = np.zeros((p, p))
+    for j in range(p):
+        d = corr[j, j] - low[j, :j] @ low[j, :j]
+        if d < -PIVOT_TOL:
+            return None
+        low[j, j] = math.sqrt(d) if d > PIVOT_TOL**2 else 0.0
+        for i in range(j + 1, p):
+            rest = corr[i, j] - low[i, :j] @ low[j, :j]
+            if low[j, j] > 0:
+                low[i, j] = rest / low[j, j]
+            elif abs(rest) > math.sqrt(PIVOT_TOL):
+                return None
+    return low
+
+
+def _theta_from_variance(layout: _Layout, values: FloatArray) -> FloatArray | None:
+    """θ for given sd, cor and σ (lme4's ``Sv_to_Cv``); None if they are not a covariance."""
+    sigma, start, theta = float(values[-1]), 0, []
+    for cells in layout.positions:
+        part = values[start : start + len(cells)]
+        start += len(cells)
+        p = 1 + max(r for r, _ in cells)
+        sd, corr = np.zeros(p), np.eye(p)
+        for (r, c), v in zip(cells, part, strict=True):
+            if r == c:
+                sd[r] = v
+            else:
+                corr[r, c] = corr[c, r] = v
+        low = _psd_cholesky(corr)
+        if low is None:
+            return None
+        factor = (sd / sigma)[:, None] * low
+        theta += [float(factor[r, c]) for r, c in cells]
+    return np.asarray(theta, dtype=np.float64)
+
+
+# ---- the ML deviance in pieces --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    """What the PLS solution at θ gives: log det(Λ'Z'WZΛ + I), the penalized weighted RSS at
+    β̂(θ), β̂(θ) and R_X (as ``PlsSolution``)."""
+
+    ldL2: float  # noqa: N815 (lme4 name)
+    pwrss: float
+    beta: FloatArray
+    RX: FloatArray
+
+
+_FAST = hasattr(pls.PlsWorkspace, "_factorise") and hasattr(pls.PlsWorkspace, "_criterion")
+_NOT_PD: tuple[type[Exception], ...] = (
+    np.linalg.LinAlgError,
+    getattr(pls, "_NotPositiveDefiniteError", np.linalg.LinAlgError),
+)
+
+
+def _pieces(devfun: DevianceFunction, theta: FloatArray) -> _Pieces | None:
+    """The PLS pieces at θ, or None where the system is not positive definite.
+
+    Reads the factorisation directly (no conditional variances, no fitted values), falling
+    back to ``devfun.solve`` if the workspace's internals change."""
+    if not _FAST:
+        try:
+            sol = devfun.solve(theta, reml=False)
+        except _NOT_PD:
+            return None
+        return _Pieces(sol.ldL2, sol.pwrss, sol.beta, sol.RX)
+    ws = devfun.workspace
+    try:
+        fact = ws._factorise(devfun.lambdas(theta))
+    except _NOT_PD:
+        return None
+    _, ldL2, _, pwrss = ws._criterion(fact, False)
+    p = ws.p
+    last = fact.diag[-1].L
+    RX = np.ascontiguousarray(np.triu(last[:p, :p].T))
+    beta = scipy.linalg.solve_triangular(RX, last[p, :p], lower=False)
+    return _Pieces(ldL2, pwrss, np.asarray(beta, dtype=np.float64), RX)
+
+
+@dataclass(frozen=True)
+class _MLFit:
+    """The ML fit the profiles start from (the fit itself, or its ML refit if REML)."""
+
+    devfun: DevianceFunction
+    layout: _Layout
+    theta: FloatArray
+    deviance: float
+    sigma: float
+    beta: FloatArray
+    se: FloatArray
+
+    @property
+    def n(self) -> int:
+        return self.devfun.design.nobs
+
+    @property
+    def sum_log_w(self) -> float:
+        w = self.devfun.design.weights
+        return 0.0 if w is None else float(np.sum(np.log(w)))
+
+
+def _ml_fit(fit: LmerResult) -> _MLFit:
+    """The ML optimum (lme4's ``profile.merMod`` profiles the ML deviance of a REML fit)."""
+    devfun, record = fit.devfun, fit.record
+    if fit.reml:
+        devfun = make_deviance(fit.design, reml=False)
+        record = optimize_deviance(devfun, lower=devfun.lower, start=fit.record.final)
+    sol = devfun.solve(record.final, reml=False)
+    rx_inv = scipy.linalg.solve_triangular(sol.RX, np.eye(len(sol.beta)))
+    se = sol.sigma * np.sqrt(np.sum(rx_inv**2, axis=1))
+    layout = _layout(devfun)
+    return _MLFit(devfun, layout, record.final, record.f_final, sol.sigma, sol.beta, se)
+
+
+def _variance_deviance(ml: _MLFit, values: FloatArray) -> float:
+    """ML deviance at sd, cor and σ with β profiled out (lme4's ``devfun2``):
+    ldL2 + n log(2πσ²) + pwrss/σ² − Σ log w."""
+    sigma = float(values[-1])
+    theta = _theta_from_variance(ml.layout, values) if sigma > 0 else None
+    pieces = None if theta is None else _pieces(ml.devfun, theta)
+    if pieces is None:
+        return math.inf
+    n = ml.n
+    return (
+        pieces.ldL2 + n * math.log(2 * math.pi * sigma**2) + pieces.pwrss / sigma**2 - ml.sum_log_w
+    )
+
+
+def _fixed_deviance(ml: _MLFit, j: int, value: float, theta: FloatArray) -> float:
+    """ML deviance at θ with βⱼ = value and the other β (and σ) profiled out: the penalized
+    RSS grows by (value − β̂ⱼ)² / [(R_X'R_X)⁻¹]ⱼⱼ."""
+    pieces = _pieces(ml.devfun, theta)
+    if pieces is None:
+        return math.inf
+    rx_inv = scipy.linalg.solve_triangular(pieces.RX, np.eye(len(pieces.beta)))
+    v_jj = float(np.sum(rx_inv[j] ** 2))
+    rss = pieces.pwrss + (value - float(pieces.beta[j])) ** 2 / v_jj
+    n = ml.n
+    return pieces.ldL2 - ml.sum_log_w + n * (1 + math.log(2 * math.pi * rss / n))
+
+
+# ---- the nuisance optimisation --------------------------------------------------------------------
+
+
+def _minimize(
+    fn: Callable[[FloatArray], float], x0: FloatArray, lower: FloatArray, upper: FloatArray
+) -> tuple[FloatArray, float]:
+    """Bounded BOBYQA (NLopt) from x0: the best point and value seen."""
+    import nlopt
+
+    best: list[tuple[float, FloatArray]] = [(math.inf, x0)]
+
+    def objective(x: FloatArray, _grad: FloatArray) -> float:
+        value = fn(x)
+        value = value if math.isfinite(value) else math.inf
+        if value < best[0][0]:
+            best[0] = (value, np.array(x, dtype=np.float64))
+        return value
+
+    opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
+    opt.set_lower_bounds(lower)
+    opt.set_upper_bounds(upper)
+    opt.set_min_objective(objective)
+    opt.set_initial_step(NUISANCE_STEP)
+    opt.set_ftol_abs(NUISANCE_FTOL)
+    opt.set_xtol_abs(NUISANCE_XTOL)
+    opt.set_maxeval(20_000)
+    try:
+        opt.optimize(np.clip(x0, lower, upper))
+    except nlopt.RoundoffLimited:  # the best point seen is kept either way
+        pass
+    return best[0][1], best[0][0]
+
+
+class _Profile:
+    """The profiled deviance of one parameter: the minimum over all the others, each
+    minimisation started from the solution at the nearest value already profiled."""
+
+    def __init__(
+        self,
+        fn: Callable[[float, FloatArray], float],
+        x_hat: FloatArray,
+        lower: FloatArray,
+        upper: FloatArray,
+    ) -> None:
+        self.fn, self.lower, self.upper = fn, lower, upper
+        self.solved: list[tuple[float, FloatArray]] = []
+        self.x_hat = x_hat
+
+    def __call__(self, value: float) -> float:
+        start = min(self.solved, key=lambda s: abs(s[0] - value), default=(value, self.x_hat))[1]
+        x, dev = _minimize(lambda x: self.fn(value, x), start, self.lower, self.upper)
+        self.solved.append((value, x))
+        return dev
+
+
+def _variance_profile(ml: _MLFit, k: int, est: FloatArray) -> _Profile:
+    """Profile of the k-th variance parameter. The others are optimised in scaled
+    coordinates: sd / scale, the correlation itself, log(σ / σ̂)."""
+    kinds = ml.layout.kinds
+    others = [i for i in range(len(est)) if i != k]
+    floor = 0.1 * ml.sigma
+    scale = np.asarray([max(est[i], floor) if kinds[i] == "sd" else 1.0 for i in others])
+    is_sigma = np.asarray([kinds[i] == "sigma" for i in others])
+    is_cor = np.asarray([kinds[i] == "cor" for i in others])
+
+    def values(fixed: float, x: FloatArray) -> FloatArray:
+        out = est.copy()
+        out[k] = fixed
+        out[others] = np.where(is_sigma, ml.sigma * np.exp(x), scale * x)
+        return out
+
+    def fn(fixed: float, x: FloatArray) -> float:
+        return _variance_deviance(ml, values(fixed, x))
+
+    x_hat = np.where(is_sigma, 0.0, est[others] / scale)
+    lower = np.where(is_cor, -1.0, np.where(is_sigma, -np.inf, 0.0))
+    upper = np.where(is_cor, 1.0, np.inf)
+    return _Profile(fn, x_hat, lower, upper)
+
+
+def _fixed_profile(ml: _MLFit, j: int) -> _Profile:
+    """Profile of the j-th fixed effect, θ re-optimised at each value."""
+
+    def fn(value: float, theta: FloatArray) -> float:
+        return _fixed_deviance(ml, j, value, theta)
+
+    upper = np.full(len(ml.theta), np.inf)
+    return _Profile(fn, ml.theta, ml.devfun.lower, upper)
+
+
+# ---- root finding on ζ ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Search:
+    """How to look for one parameter's limits: its estimate, a first step, and the
+    bounds of its range (``attainable``: whether a bound itself can be evaluated)."""
+
+    est: float
+    step: float
+    lower: float
+    upper: float
+    attainable: bool
+
+
+def _zeta(
+    profile: Callable[[float], float], est: float, minimum: float
+) -> Callable[[float], float]:
+    """ζ(v) = sign(v − est)·sqrt(profiled deviance − minimum) (lme4's ``zeta``), memoised."""
+    cache: dict[float, float] = {}
+
+    def zeta(value: float) -> float:
+        if value not in cache:
+            change = max(profile(value) - minimum, 0.0)
+            z = min(math.sqrt(change), ZETA_CAP) if math.isfinite(change) else ZETA_CAP
+            cache[value] = math.copysign(z, value - est)
+        return cache[value]
+
+    return zeta
+
+
+def _next_try(
+    x: float, zx: float, prev: float, zprev: float, target: float, search: _Search
+) -> float:
+    """The next point toward the crossing: a secant step with 20% overshoot, growth-limited,
+    kept inside the parameter's range."""
+    last = x - prev
+    slope = (zx - zprev) / last
+    guess = x + 1.2 * (target - zx) / slope if slope * last * target > 0 else x + 2 * last
+    guess = x + float(np.clip(guess - x, -MAX_GROWTH * abs(last), MAX_GROWTH * abs(last)))
+    bound = search.upper if target > 0 else search.lower
+    if (guess - bound) * target < 0:
+        return guess
+    return bound if search.attainable else (x + bound) / 2
+
+
+def _crossing(zeta: Callable[[float], float], target: float, search: _Search) -> float:
+    """Where ζ crosses ``target`` beyond the estimate (bracket, then Brent's method); the
+    range's bound if ζ never gets there (lme4: 0 for an sd, ±1 for a correlation)."""
+    bound = search.upper if target > 0 else search.lower
+    if search.est == bound:
+        return bound
+    prev, zprev = search.est, 0.0
+    x = search.est + math.copysign(search.step, target)
+    if (x - bound) * target >= 0:
+        x = bound if search.attainable else (search.est + bound) / 2
+    for _ in range(MAX_BRACKET_STEPS):
+        zx = zeta(x)
+        if zx * target >= target * target:
+            tol = 1e-6 * search.step
+            return float(scipy.optimize.brentq(lambda v: zeta(v) - target, prev, x, xtol=tol))
+        if x == bound:
+            return bound
+        prev, zprev, x = x, zx, _next_try(x, zx, prev, zprev, target, search)
+    return math.nan
+
+
+def _interval(
+    profile: Callable[[float], float], minimum: float, search: _Search, z: float
+) -> tuple[float, float]:
+    """Both limits of one parameter's profile interval."""
+    zeta = _zeta(profile, search.est, minimum)
+    return _crossing(zeta, -z, search), _crossing(zeta, z, search)
+
+
+def _variance_search(ml: _MLFit, kind: Kind, est: float) -> _Search:
+    """Range and first step of a variance parameter."""
+    if kind == "cor":
+        return _Search(est, 0.25 * max(1 - abs(est), 0.05), -1.0, 1.0, True)
+    if kind == "sigma":
+        return _Search(est, 0.1 * est, 0.0, math.inf, False)
+    return _Search(est, 0.25 * max(est, 0.1 * ml.sigma), 0.0, math.inf, True)
+
+
+def _profile_intervals(fit: LmerResult, level: float) -> FloatArray:
+    """(lower, upper) per parameter from the likelihood profile (lme4: ``confint(profile(m))``)."""
+    ml = _ml_fit(fit)
+    z = float(scipy.stats.norm.ppf((1 + level) / 2))
+    est = _variance_values(ml.devfun, ml.layout, ml.theta, ml.sigma)
+    est = np.where(np.isnan(est), 0.0, est)  # a correlation of a zero sd: any value fits
+    rows = []
+    for k, kind in enumerate(ml.layout.kinds):
+        search = _variance_search(ml, kind, float(est[k]))
+        rows.append(_interval(_variance_profile(ml, k, est), ml.deviance, search, z))
+    for j, beta in enumerate(ml.beta):
+        search = _Search(float(beta), z * float(ml.se[j]), -math.inf, math.inf, False)
+        rows.append(_interval(_fixed_profile(ml, j), ml.deviance, search, z))
+    return np.asarray(rows, dtype=np.float64)
+
+
+# ---- Wald -----------------------------------------------------------------------------------------
+
+
+def _wald_intervals(fit: LmerResult, level: float) -> FloatArray:
+    """β ± z·SE, NaN for the variance parameters (lme4: ``confint(m, method = "Wald")``)."""
+    z = float(scipy.stats.norm.ppf((1 + level) / 2))
+    beta = fit.fixef.to_numpy()
+    se = np.sqrt(np.diag(fit.vcov.to_numpy()))
+    n_var = len(_layout(fit.devfun).names)
+    fixed = np.column_stack([beta - z * se, beta + z * se])
+    return np.vstack([np.full((n_var, 2), np.nan), fixed])
+
+
+# ---- parametric bootstrap -------------------------------------------------------------------------
+
+
+def _simulate(fit: LmerResult, rng: np.random.Generator) -> FloatArray:
+    """One response from the fitted model: new random effects and noise (lme4's
+    ``simulate(m, use.u = FALSE)``)."""
+    design, sigma = fit.design, fit.sigma
+    y = design.X @ fit.solution.beta
+    if design.offset is not None:
+        y = y + design.offset
+    for term, lam in zip(design.terms, fit.devfun.lambdas(fit.record.final), strict=True):
+        b = sigma * rng.standard_normal((term.factor.n_levels, lam.shape[0])) @ lam.T
+        y = y + np.einsum("np,np->n", term.lhs.values, b[term.factor.codes])
+    noise = sigma * rng.standard_normal(design.nobs)
+    if design.weights is not None:
+        noise = noise / np.sqrt(design.weights)
+    return np.asarray(y + noise, dtype=np.float64)
+
+
+def _refit_values(fit: LmerResult, layout: _Layout, y: FloatArray) -> FloatArray:
+    """sd, cor, σ and β of the model refitted to y (lme4's ``refit``), NaN if it fails."""
+    devfun = make_deviance(replace(fit.design, y=y), reml=fit.reml)
+    try:
+        record = optimize_deviance(devfun, lower=devfun.lower, start=fit.record.final)
+        sol = devfun.solve(record.final)
+    except (FitError, np.linalg.LinAlgError):
+        return np.full(len(layout.names) + len(fit.design.x_columns), np.nan)
+    return np.concatenate([_variance_values(devfun, layout, record.final, sol.sigma), sol.beta])
+
+
+def _counter(n: int, enabled: bool) -> Iterator[int]:
+    """range(n) with a progress bar: tqdm's if it is installed, else a counter on stderr."""
+    if not enabled:
+        yield from range(n)
+        return
+    try:
+        tqdm = importlib.import_module("tqdm")
+    except ImportError:
+        for i in range(n):
+            yield i
+            print(f"\rbootstrap {i + 1}/{n}", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+        return
+    yield from tqdm.tqdm(range(n), desc="bootstrap", file=sys.stderr)
+
+
+def _percentile(sample: Iterable[float], prob: float) -> float:
+    """``boot.ci(type = "perc")``'s quantile: order statistic (R + 1)·prob, interpolated on
+    the normal quantile scale between neighbours (Davison & Hinkley 1997, eq. 5.8)."""
+    t = np.sort(np.asarray([v for v in sample if math.isfinite(v)], dtype=np.float64))
+    r = len(t)
+    if r == 0:
+        return math.nan
+    rank = (r + 1) * prob
+    k = math.floor(rank + 1e-10)
+    if k < 1 or k >= r:
+        return float(t[0] if k < 1 else t[-1])
+    if math.isclose(rank, k):
+        return float(t[k - 1])
+    qa, qk, qk1 = scipy.stats.norm.ppf([prob, k / (r + 1), (k + 1) / (r + 1)])
+    return float(t[k - 1] + (qa - qk) / (qk1 - qk) * (t[k] - t[k - 1]))
+
+
+def _boot_intervals(
+    fit: LmerResult, level: float, nsim: int, seed: int | np.random.Generator | None, progress: bool
+) -> FloatArray:
+    """Percentile intervals from ``nsim`` parametric bootstrap refits (lme4:
+    ``confint(m, method = "boot")``)."""
+    if nsim < 1:
+        raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
+    rng = np.random.default_rng(seed)
+    layout = _layout(fit.devfun)
+    sims = np.asarray(
+        [_refit_values(fit, layout, _simulate(fit, rng)) for _ in _counter(nsim, progress)]
+    )
+    probs = ((1 - level) / 2, (1 + level) / 2)
+    return np.asarray([[_percentile(col, p) for p in probs] for col in sims.T], dtype=np.float64)
+
+
+# ---- the entry point ------------------------------------------------------------------------------
+
+
+def confint(
+    fit: LmerResult,
+    method: str = "profile",
+    level: float = 0.95,
+    *,
+    nsim: int = 500,
+    seed: int | np.random.Generator | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Confidence intervals for every parameter of a fit (lme4: ``confint.merMod``).
+
+    Args:
+        fit: a fitted model (``lmerpy.lmer``).
+        method: ``"profile"`` (likelihood profile, lme4's default), ``"wald"`` (fixed
+            effects only; NaN for the variance parameters) or ``"boot"`` (parametric
+            bootstrap percentile intervals). Case-insensitive, so lme4's ``"Wald"`` works.
+        level: the confidence level, in (0, 1).
+        nsim: bootstrap simulations (``"boot"`` only).
+        seed: seed or ``numpy.random.Generator`` for the bootstrap.
+        progress: show a progress bar while bootstrapping.
+
+    Returns:
+        A DataFrame with one row per parameter, named as lme4's ``oldNames = FALSE``
+        (``sd_(Intercept)|g``, ``cor_x.(Intercept)|g``, ..., ``sigma``, then the fixed
+        effects), and R's columns, e.g. ``"2.5 %"`` and ``"97.5 %"``.
+
+    Example:
+        >>> import lmerpy
+        >>> from lmerpy.confint import confint
+        >>> fit = lmerpy.lmer("Yield ~ 1 + (1 | Batch)", lmerpy.datasets.load("dyestuff"))
+        >>> confint(fit).round(1)
+                               2.5 %  97.5 %
+        sd_(Intercept)|Batch    12.2    84.1
+        sigma                   38.2    67.7
+        (Intercept)           1486.5  1568.5
+    """
+    key = method.lower() if isinstance(method, str) else method
+    if key not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be strictly between 0 and 1, not {level!r}")
+    if key == "wald":
+        limits = _wald_intervals(fit, level)
+    elif key == "boot":
+        limits = _boot_intervals(fit, level, nsim, seed, progress)
+    else:
+        limits = _profile_intervals(fit, level)
+    return pd.DataFrame(limits, index=parameter_names(fit), columns=_percent_labels(level))
