@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
     from .result import LmerResult
 
-__all__ = ["format_fit", "format_varcorr", "grid"]
+__all__ = ["cell", "format_fit", "format_varcorr", "grid", "random_effects_table"]
 
 
 def format_fit(fit: LmerResult, data_name: str | None = None) -> str:
@@ -36,22 +37,61 @@ def format_fit(fit: LmerResult, data_name: str | None = None) -> str:
 
 def format_varcorr(fit: LmerResult) -> str:
     """The Groups / Name / Std.Dev. / Corr table of lme4's ``print(VarCorr(m))``."""
-    rows: list[list[str]] = []
-    for group, part in fit.varcorr.groupby("group", sort=False):
-        sds = part[part["var2"].isna()]
-        corr = part[part["var2"].notna()]
-        for i, (var1, sdcor) in enumerate(zip(sds["var1"], sds["sdcor"], strict=True)):
-            name = "" if pd.isna(var1) else str(var1)
-            cells = [str(group) if i == 0 else "", name, f"{sdcor:.4g}"]
-            cells += [
-                f"{r:.2f}" for v2, r in zip(corr["var2"], corr["sdcor"], strict=True) if v2 == var1
-            ]
-            rows.append(cells)
-    width = max(len(r) for r in rows)
-    header = ["Groups", "Name", "Std.Dev."] + ["Corr"] + [""] * (width - 4)
-    header = header[:width]
-    rows = [r + [""] * (width - len(r)) for r in rows]
-    return grid(header, rows, "llr" + "r" * (width - 3))
+    return random_effects_text(random_effects_table(fit).drop(columns="Variance"))
+
+
+def random_effects_table(fit: LmerResult) -> pd.DataFrame:
+    """Groups, Name, Variance, Std.Dev. and correlations, one row per column of each term,
+    as lme4's summary lays them out. Correlations of an unstructured term fill a lower
+    triangle (``Corr``, ``Corr.1``, ...); a ``cs`` or ``ar1`` term shows its one correlation
+    parameter on its first row, labelled, as lme4 2.0 and glmmTMB print it."""
+    rows: list[dict[str, object]] = []
+    seen: dict[str, int] = {}
+    for term, theta in zip(fit.design.terms, fit.devfun.term_thetas(fit.record.final), strict=True):
+        k = seen.get(term.group, 0)
+        seen[term.group] = k + 1
+        factor = term.term_type.lambda_block(theta, len(term.columns))
+        cov = fit.sigma**2 * factor @ factor.T
+        sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = cov / np.outer(sd, sd)
+        structured = term.term_type.name in {"cs", "ar1"}
+        for i, column in enumerate(term.columns):
+            row: dict[str, object] = {
+                "Groups": (term.group if k == 0 else f"{term.group}.{k}") if i == 0 else "",
+                "Name": column,
+                "Variance": cov[i, i],
+                "Std.Dev.": sd[i],
+            }
+            if structured and i == 0 and len(term.columns) > 1:
+                row["Corr"] = f"{corr[1, 0]:.2f} ({term.term_type.name})"
+            elif not structured and term.term_type.name != "diag":
+                for j in range(i):
+                    row["Corr" if j == 0 else f"Corr.{j}"] = corr[i, j]
+            rows.append(row)
+    rows.append({"Groups": "Residual", "Name": "", "Variance": fit.sigma**2, "Std.Dev.": fit.sigma})
+    return pd.DataFrame(rows)
+
+
+def random_effects_text(frame: pd.DataFrame) -> str:
+    """A random-effects table as lme4 prints it."""
+    cells = [
+        [cell(v, col) for col, v in zip(frame.columns, row, strict=True)]
+        for row in frame.itertuples(index=False)
+    ]
+    header = ["Corr" if c == "Corr" else "" if c.startswith("Corr") else c for c in frame.columns]
+    return grid(header, cells, "ll" + "r" * (len(header) - 2))
+
+
+def cell(value: object, column: str) -> str:
+    """One table cell: text as is, numbers to 4 significant digits, correlations to 2 places."""
+    if isinstance(value, str):
+        return value
+    if value is None or pd.isna(value):  # type: ignore[call-overload]
+        return ""
+    if column.startswith("Corr"):
+        return f"{value:.2f}"
+    return f"{value:.4g}"
 
 
 def grid(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:

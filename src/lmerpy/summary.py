@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .printing import grid
+from .printing import cell, grid, random_effects_table, random_effects_text
 
 if TYPE_CHECKING:
     from .result import LmerResult
@@ -62,7 +62,12 @@ class Summary:
         else:
             lines.append(_numbers_line(self.criteria, ".1f"))
         lines += ["", "Scaled residuals:", _numbers_line(self.scaled_residuals, ".4f"), ""]
-        lines += ["Random effects:", self._random_text(), self._groups_line(), ""]
+        lines += [
+            "Random effects:",
+            random_effects_text(self.random_effects),
+            self._groups_line(),
+            "",
+        ]
         lines += ["Fixed effects:", _coefficients_text(self.coefficients)]
         lines += ["---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
         if len(self.correlation) > 1:
@@ -94,17 +99,6 @@ class Summary:
             f"{tables[2]}{warn}</div>"
         )
 
-    def _random_text(self) -> str:
-        frame = self.random_effects
-        cells = [
-            [_cell(v, col) for col, v in zip(frame.columns, row, strict=True)]
-            for row in frame.itertuples(index=False)
-        ]
-        header = [c if not c.startswith("Corr") else "" for c in frame.columns]
-        if any(c.startswith("Corr") for c in frame.columns):
-            header[list(frame.columns).index("Corr")] = "Corr"
-        return grid(header, cells, "ll" + "r" * (len(header) - 2))
-
     def _groups_line(self) -> str:
         groups = ", ".join(f"{g}, {n}" for g, n in self.ngroups.items())
         return f"Number of obs: {self.nobs}, groups:  {groups}"
@@ -130,41 +124,9 @@ def summarize(fit: LmerResult, ddf: str = "satterthwaite") -> Summary:
     sd = np.sqrt(np.diag(vcov))
     corr = pd.DataFrame(vcov / np.outer(sd, sd), index=fit.vcov.index, columns=fit.vcov.columns)
     return Summary(
-        title, fit.design.spec.formula, criteria, scaled, _random_effects(fit), fit.nobs,
+        title, fit.design.spec.formula, criteria, scaled, random_effects_table(fit), fit.nobs,
         fit.ngroups, fit.coef_table(ddf), corr, fit.messages,
     )  # fmt: skip
-
-
-def _random_effects(fit: LmerResult) -> pd.DataFrame:
-    rows: list[dict[str, object]] = []
-    vc = fit.varcorr
-    for group, part in vc.groupby("group", sort=False):
-        sds = part[part["var2"].isna()]
-        corr = part[part["var2"].notna()]
-        for i, (var1, vcov, sdcor) in enumerate(
-            zip(sds["var1"], sds["vcov"], sds["sdcor"], strict=True)
-        ):
-            row: dict[str, object] = {
-                "Groups": str(group) if i == 0 else "",
-                "Name": "" if pd.isna(var1) else str(var1),
-                "Variance": vcov,
-                "Std.Dev.": sdcor,
-            }
-            earlier = [c for v2, c in zip(corr["var2"], corr["sdcor"], strict=True) if v2 == var1]
-            for k, value in enumerate(earlier):
-                row["Corr" if k == 0 else f"Corr.{k}"] = value
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _cell(value: object, column: str) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None or pd.isna(value):  # type: ignore[call-overload]
-        return ""
-    if column.startswith("Corr"):
-        return f"{value:.2f}"
-    return f"{value:.4g}"
 
 
 def _numbers_line(values: pd.Series, fmt: str) -> str:
@@ -219,6 +181,6 @@ def _md_table(frame: pd.DataFrame, index: bool) -> str:
     cols = ([""] if index else []) + [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for name, row in frame.iterrows():
-        cells = ([str(name)] if index else []) + [_cell(v, str(c)) for c, v in row.items()]
+        cells = ([str(name)] if index else []) + [cell(v, str(c)) for c, v in row.items()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
