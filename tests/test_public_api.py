@@ -8,6 +8,7 @@ import lmerpy
 def test_public_names() -> None:
     assert sorted(dir(lmerpy)) == sorted(lmerpy.__all__)
     assert sorted(lmerpy.__all__) == [
+        "Checks",
         "Design",
         "DevianceFunction",
         "LmerResult",

@@ -10,6 +10,7 @@
 from . import datasets, errors
 from .anova import anova
 from .api import lmer, refit, update
+from .checks import Checks
 from .design import Design, lformula
 from .deviance import DevianceFunction, make_deviance
 from .formula import ModelSpec, parse_formula
@@ -18,6 +19,7 @@ from .result import LmerResult, make_result
 from .terms import register_term_type
 
 __all__ = [
+    "Checks",
     "Design",
     "DevianceFunction",
     "LmerResult",

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from .checks import Checks
 from .design import Design, lformula
 from .deviance import make_deviance
 from .errors import DataError
@@ -26,6 +27,7 @@ def lmer(
     reml: bool = True,
     weights: ArrayLike | str | None = None,
     optimizer: str = "bobyqa",
+    checks: Checks | None = None,
 ) -> LmerResult:
     """Fit a linear mixed model by REML (default) or maximum likelihood (lme4: ``lmer``).
 
@@ -35,6 +37,7 @@ def lmer(
         reml: REML (True, lme4's default) or ML (False) estimation.
         weights: prior weights: an array with one value per row, or a column name.
         optimizer: ``"bobyqa"`` (lme4's default) or ``"lbfgsb"``.
+        checks: severities of the data checks (lme4: ``lmerControl(check.*)``).
 
     Example:
         >>> import lmerpy
@@ -51,7 +54,7 @@ def lmer(
         record = lmerpy.optimize_deviance(devfun, lower=devfun.lower, start=devfun.start)
         fit = lmerpy.make_result(devfun, record)
     """
-    design = lformula(formula, data, weights=weights)
+    design = lformula(formula, data, weights=weights, checks=checks)
     devfun = make_deviance(design, reml=reml)
     record = optimize_deviance(
         devfun, lower=devfun.lower, upper=devfun.upper, start=devfun.start, optimizer=optimizer

@@ -22,6 +22,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from ..checks import Checks, run_checks
 from ..errors import (
     DataError,
     FormulaSemanticError,
@@ -131,8 +132,12 @@ def lformula(
     data: pd.DataFrame,
     *,
     weights: ArrayLike | str | None = None,
+    checks: Checks | None = None,
 ) -> Design:
     """Build the design of ``formula`` on ``data`` (lme4: ``lFormula``).
+
+    ``checks`` sets the severity of each data check (lme4: ``lmerControl(check.*)``);
+    see ``lmerpy.Checks``.
 
     Example:
         >>> from lmerpy import datasets, lformula
@@ -162,6 +167,7 @@ def lformula(
     X, x_columns, dropped_columns = _drop_rank_deficient(fixed, messages)
     terms = tuple(_random_term(rt, spec, frame) for rt in spec.random)
     terms = tuple(sorted(terms, key=lambda t: -t.factor.n_levels))  # stable, as lme4
+    messages += run_checks(checks or Checks(), y, X, x_columns, terms)
     offset = _offset(spec, frame)
     return Design(
         spec, y, X, x_columns, terms, prior, offset, frame.index, fixed, data, weights,
