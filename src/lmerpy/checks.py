@@ -42,6 +42,7 @@ class Checks:
         nobs_vs_nre: a term with at least as many random effects as observations
             (``check.nobs.vs.nRE``).
         response_constant: a response with no variation.
+        perfect_fit: a response that the fixed effects fit exactly.
         scale_x: predictors on very different scales (``check.scaleX``).
     """
 
@@ -50,6 +51,7 @@ class Checks:
     nobs_vs_nlev: Severity = "error"
     nobs_vs_nre: Severity = "error"
     response_constant: Severity = "error"
+    perfect_fit: Severity = "error"
     scale_x: Severity = "warning"
 
     def __post_init__(self) -> None:
@@ -72,6 +74,7 @@ def run_checks(
         (checks.nobs_vs_nlev, check_nobs_vs_nlev(terms, len(y))),
         (checks.nobs_vs_nre, check_nobs_vs_nre(terms, len(y))),
         (checks.response_constant, check_response_constant(y)),
+        (checks.perfect_fit, check_perfect_fit(y, X)),
         (checks.scale_x, check_scale_x(X, x_columns)),
     ]
     messages = []
@@ -135,6 +138,18 @@ def check_response_constant(y: NDArray[np.float64]) -> str | None:
     if len(y) and np.ptp(y) == 0:
         return f"the response is constant ({y[0]:g} in every row): there is nothing to model"
     return None
+
+
+def check_perfect_fit(y: NDArray[np.float64], X: NDArray[np.float64]) -> str | None:
+    if not len(y) or np.ptp(y) == 0:
+        return None  # the constant-response check speaks for this case
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    if np.linalg.norm(y - X @ beta) > 1e-10 * np.linalg.norm(y):
+        return None
+    return (
+        "the fixed effects fit the response exactly: no variation is left for the random "
+        "effects or the residual"
+    )
 
 
 def check_scale_x(X: NDArray[np.float64], columns: Sequence[str]) -> str | None:

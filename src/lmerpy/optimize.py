@@ -83,7 +83,10 @@ def optimize_deviance(
     f = _Counted(devfun)
     f0 = f(x0)
     if not np.isfinite(f0):
-        raise FitError("the deviance cannot be evaluated at the starting values")
+        raise FitError(
+            f"the deviance cannot be evaluated at the starting values (theta = {x0.tolist()}): "
+            "the model may not be estimable from these data"
+        )
     run = _RUNNERS.get(optimizer)
     if run is None:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose from {', '.join(_RUNNERS)}")

@@ -41,6 +41,7 @@ __all__ = ["Design", "RandomEffectsTerm", "lformula"]
 T = TypeVar("T")
 
 RANK_TOLERANCE = 1e-7  # R's qr() tolerance, as lme4's rank check uses it
+MAX_MAGNITUDE = 1e100  # larger values overflow when squared and summed
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,12 @@ def _random_term(term: RandomTerm, spec: ModelSpec, frame: pd.DataFrame) -> Rand
     factor = grouping_factor(term.group, frame)
     lhs = _checked(lambda: model_matrix(term.lhs, frame), spec, f"the random term {term}")
     _require_finite(lhs.values, f"the random term {term}")
+    dependent = [c for j, c in enumerate(lhs.columns) if j not in independent_columns(lhs.values)]
+    if dependent:
+        raise DataError(
+            f"in the random term {term}, the column(s) {', '.join(dependent)} are zero or linear "
+            "combinations of the others, so their variances cannot be estimated: drop them"
+        )
     return RandomEffectsTerm(term, factor, lhs, get_term_type(term.type, dict(term.options)))
 
 
@@ -276,15 +283,7 @@ def _drop_rank_deficient(
     ``chkRank.drop.cols`` with R's QR tolerance), warning as lme4 does."""
     X, columns = fixed.values, list(fixed.columns)
     _require_finite(X, "the fixed effects")
-    keep: list[int] = []
-    for j in range(X.shape[1]):
-        norm = float(np.linalg.norm(X[:, j]))
-        if norm == 0.0:
-            continue
-        trial = [*keep, j]
-        r = scipy.linalg.qr(X[:, trial], mode="r", check_finite=False)[0]
-        if abs(r[len(keep), len(keep)]) > RANK_TOLERANCE * norm:
-            keep = trial
+    keep = independent_columns(X)
     dropped = [c for j, c in enumerate(columns) if j not in keep]
     if dropped:
         n = len(dropped)
@@ -298,13 +297,35 @@ def _drop_rank_deficient(
     return X[:, keep], [columns[j] for j in keep], dropped
 
 
+def independent_columns(X: NDArray[np.float64]) -> list[int]:
+    """Columns of X, in order, each not a linear combination of those kept before it
+    (R's QR rank test: a residual norm below 1e-7 of the column's norm is zero)."""
+    keep: list[int] = []
+    for j in range(X.shape[1]):
+        norm = float(np.linalg.norm(X[:, j]))
+        if norm == 0.0:
+            continue
+        trial = [*keep, j]
+        r = scipy.linalg.qr(X[:, trial], mode="r", check_finite=False)[0]
+        if len(keep) < r.shape[0] and abs(r[len(keep), len(keep)]) > RANK_TOLERANCE * norm:
+            keep = trial
+    return keep
+
+
 def _require_finite(values: NDArray[np.float64], what: str) -> None:
+    """Finite, and small enough that sums of products cannot overflow."""
     bad = ~np.isfinite(values)
     if bad.any():
         rows = int(bad.reshape(len(values), -1).any(axis=1).sum())
         raise DataError(
             f"{what} has non-finite values (inf or NaN) in {rows} rows; "
             "check the transformations (log of 0 or a negative number?)"
+        )
+    largest = float(np.abs(values).max()) if values.size else 0.0
+    if largest > MAX_MAGNITUDE:
+        raise DataError(
+            f"{what} has values as large as {largest:.3g}; beyond {MAX_MAGNITUDE:g} their "
+            "products overflow double precision: rescale the variable"
         )
 
 
