@@ -106,3 +106,17 @@ def test_a_perfect_fit_is_an_error_not_a_crash() -> None:
     data = lmerpy.datasets.load("sleepstudy").assign(y=lambda d: 2.0 * d["Days"] + 1.0)
     with pytest.raises(lmerpy.errors.DataError, match="fit the response exactly"):
         lmerpy.lmer("y ~ Days + (1 | Subject)", data)
+
+
+def test_a_model_needing_huge_dense_blocks_is_refused_before_allocating() -> None:
+    import time
+
+    rng = np.random.default_rng(0)
+    n = 60_000
+    data = pd.DataFrame(
+        {"y": rng.normal(size=n), "a": rng.integers(0, 30_000, n), "b": rng.integers(0, 25_000, n)}
+    )
+    start = time.perf_counter()
+    with pytest.raises(lmerpy.errors.ModelTooLargeError, match="GiB"):
+        lmerpy.lmer("y ~ 1 + (1 | a) + (1 | b)", data)
+    assert time.perf_counter() - start < 30  # a guard against hanging, not a speed test

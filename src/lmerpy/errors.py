@@ -19,6 +19,7 @@ __all__ = [
     "LmerpyError",
     "LmerpyWarning",
     "MissingColumnError",
+    "ModelTooLargeError",
     "RankDeficiencyWarning",
     "RowsDroppedWarning",
     "SingularFitWarning",
@@ -114,6 +115,11 @@ class MissingColumnError(DataError, KeyError):
 class DegenerateModelError(LmerpyError):
     """The model cannot be estimated from these data (e.g. a rank-deficient design
     that cannot be repaired by dropping columns)."""
+
+
+class ModelTooLargeError(LmerpyError, MemoryError):
+    """The model would need more memory than lmerpy allows itself; the message gives the
+    numbers and a way out."""
 
 
 class FitError(LmerpyError, RuntimeError):

@@ -37,10 +37,16 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from .errors import ModelTooLargeError
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 Block = FloatArray | sp.csr_matrix
 """A matrix block: dense 2-D, block-diagonal (n_levels, p, p) stack, or CSR."""
+
+MAX_DENSE_BYTES = 2**30
+"""Largest total size of the dense diagonal blocks of L a workspace may allocate (a 1 GiB
+block, 11,585 effects square, already takes tens of seconds per Cholesky factorisation)."""
 
 _MAX_MAP_ENTRIES = 20_000_000
 """Largest precomputed fill-in map (stored non-zeros); larger fill-ins use sparse products."""
@@ -376,6 +382,21 @@ class _Structure:
         return [*rows, K] if i < K else rows
 
 
+def _check_dense_size(blocks: Sequence[ReBlock], st: _Structure) -> None:
+    """Refuse, before allocating, a factorisation whose dense blocks exceed MAX_DENSE_BYTES."""
+    sizes = [b.n_levels * b.lhs.shape[1] for b in blocks]
+    dense = [(i, sizes[i]) for i in range(len(blocks)) if st.dense_diag[i]]
+    total = sum(8 * q * q for _, q in dense)
+    if total > MAX_DENSE_BYTES:
+        worst, q = max(dense, key=lambda item: item[1])
+        raise ModelTooLargeError(
+            f"the random effects need dense blocks of {total / 2**30:.1f} GiB (term {worst + 1} "
+            f"in lme4's order alone is {q} x {q}); the limit is {MAX_DENSE_BYTES / 2**30:.0f} "
+            "GiB. Crossed grouping factors with many levels fill in: fewer levels for the "
+            "second-largest factor, or nesting it in the first, keeps the blocks sparse"
+        )
+
+
 def _analyse(blocks: Sequence[ReBlock]) -> _Structure:
     """Symbolic factorisation: which blocks are non-zero, dense, and who fills them in."""
     K = len(blocks)
@@ -638,6 +659,7 @@ class PlsWorkspace:
         self._sum_log_w = float(np.sum(np.log(w)))
         self._dims = [b.lhs.shape[1] for b in self._blocks]
         self._struct = _analyse(self._blocks)
+        _check_dense_size(self._blocks, self._struct)
         self._build_templates(w, np.column_stack([self._X, y - off]))
 
     # -- construction ---------------------------------------------------------------------------
