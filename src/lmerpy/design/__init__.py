@@ -30,7 +30,7 @@ from ..errors import (
     RankDeficiencyWarning,
     RowsDroppedWarning,
 )
-from ..formula import ModelSpec, RandomTerm, parse_formula
+from ..formula import LinearTerms, ModelSpec, RandomTerm, parse_formula
 from ..formula.ast import Call
 from ..terms import TermType, get_term_type
 from .grouping import GroupingFactor, grouping_factor
@@ -166,7 +166,8 @@ def lformula(
     y = _response(spec, frame)
     fixed = _checked(lambda: model_matrix(spec.fixed, frame), spec, "the fixed effects")
     X, x_columns, dropped_columns = _drop_rank_deficient(fixed, messages)
-    terms = tuple(_random_term(rt, spec, frame) for rt in spec.random)
+    matrices = {spec.fixed: fixed}  # a random term whose lhs is the fixed part reuses X
+    terms = tuple(_random_term(rt, spec, frame, matrices) for rt in spec.random)
     terms = tuple(sorted(terms, key=lambda t: -t.factor.n_levels))  # stable, as lme4
     messages += run_checks(checks or Checks(), y, X, x_columns, terms)
     offset = _offset(spec, frame)
@@ -263,9 +264,14 @@ def _offset(spec: ModelSpec, frame: pd.DataFrame) -> NDArray[np.float64] | None:
     return total
 
 
-def _random_term(term: RandomTerm, spec: ModelSpec, frame: pd.DataFrame) -> RandomEffectsTerm:
+def _random_term(
+    term: RandomTerm, spec: ModelSpec, frame: pd.DataFrame, matrices: dict[LinearTerms, ModelMatrix]
+) -> RandomEffectsTerm:
     factor = grouping_factor(term.group, frame)
-    lhs = _checked(lambda: model_matrix(term.lhs, frame), spec, f"the random term {term}")
+    if term.lhs not in matrices:
+        build = partial(model_matrix, term.lhs, frame)
+        matrices[term.lhs] = _checked(build, spec, f"the random term {term}")
+    lhs = matrices[term.lhs]
     _require_finite(lhs.values, f"the random term {term}")
     dependent = [c for j, c in enumerate(lhs.columns) if j not in independent_columns(lhs.values)]
     if dependent:

@@ -43,16 +43,20 @@ class ModelMatrix:
 
     values: NDArray[np.float64]
     columns: list[str]
-    spec: FormulaicSpec
+    spec: FormulaicSpec | None  # None for an intercept alone, which needs no encoding
 
     def on(self, data: pd.DataFrame) -> NDArray[np.float64]:
         """The same encoding applied to new data."""
+        if self.spec is None:
+            return np.ones((len(data), 1))
         matrix = self.spec.get_model_matrix(data, na_action="ignore")
         return np.asarray(matrix, dtype=np.float64).reshape(len(data), -1)
 
 
 def model_matrix(terms: LinearTerms, data: pd.DataFrame) -> ModelMatrix:
     """Materialise a linear predictor (R's ``model.matrix``) on complete-case data."""
+    if terms.intercept and not terms.terms:  # (1 | g): no need to ask formulaic
+        return ModelMatrix(np.ones((len(data), 1)), ["(Intercept)"], None)
     codes = [" : ".join(expression_code(f) for f in t.factors) for t in terms.terms]
     text = " + ".join(["1" if terms.intercept else "0", *codes])
     matrix = Formula(text, _ordering="none").get_model_matrix(
@@ -65,6 +69,8 @@ def model_matrix(terms: LinearTerms, data: pd.DataFrame) -> ModelMatrix:
 
 def evaluate(node: Node, data: pd.DataFrame) -> NDArray[np.float64]:
     """Evaluate one numeric expression (a response, an offset) on the data."""
+    if isinstance(node, Name) and pd.api.types.is_numeric_dtype(data[node.name]):
+        return data[node.name].to_numpy(dtype=np.float64)
     matrix = Formula(f"0 + {expression_code(node)}").get_model_matrix(
         data, na_action="ignore", context=_CONTEXT
     )

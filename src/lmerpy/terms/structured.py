@@ -34,13 +34,14 @@ class _Scaled:
         return self.n_sd(n_cols) + self.n_corr
 
     def theta_start(self, n_cols: int) -> NDArray[np.float64]:
-        return np.r_[np.ones(self.n_sd(n_cols)), np.zeros(self.n_corr)]
+        return np.concatenate([np.ones(self.n_sd(n_cols)), np.zeros(self.n_corr)])
 
     def lower_bounds(self, n_cols: int) -> NDArray[np.float64]:
-        return np.r_[np.zeros(self.n_sd(n_cols)), np.full(self.n_corr, self.rho_min(n_cols))]
+        sd = np.zeros(self.n_sd(n_cols))
+        return np.concatenate([sd, np.full(self.n_corr, self.rho_min(n_cols))])
 
     def upper_bounds(self, n_cols: int) -> NDArray[np.float64]:
-        return np.r_[np.full(self.n_sd(n_cols), np.inf), np.ones(self.n_corr)]
+        return np.concatenate([np.full(self.n_sd(n_cols), np.inf), np.ones(self.n_corr)])
 
     def rho_min(self, n_cols: int) -> float:
         return -1.0
