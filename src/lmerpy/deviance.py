@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .design import Design
+from .errors import FitError
 from .pls import PlsSolution, PlsWorkspace, ReBlock
 
 __all__ = ["DevianceFunction", "make_deviance"]
@@ -66,7 +67,13 @@ class DevianceFunction:
 
     def solve(self, theta: ArrayLike, *, reml: bool | None = None) -> PlsSolution:
         """β̂, the conditional modes and everything else of the PLS solution at θ."""
-        return self.workspace.solve(self.lambdas(theta), self.reml if reml is None else reml)
+        try:
+            return self.workspace.solve(self.lambdas(theta), self.reml if reml is None else reml)
+        except np.linalg.LinAlgError:
+            raise FitError(
+                f"the penalized least squares system is not positive definite at theta = "
+                f"{np.asarray(theta).tolist()}: the model is not estimable from these data"
+            ) from None
 
     def term_thetas(self, theta: ArrayLike) -> Sequence[NDArray[np.float64]]:
         """θ split by term."""

@@ -660,6 +660,7 @@ class PlsWorkspace:
         self._dims = [b.lhs.shape[1] for b in self._blocks]
         self._struct = _analyse(self._blocks)
         _check_dense_size(self._blocks, self._struct)
+        self._zxy: FloatArray | None = None
         self._build_templates(w, np.column_stack([self._X, y - off]))
 
     # -- construction ---------------------------------------------------------------------------
@@ -805,9 +806,16 @@ class PlsWorkspace:
 
     def _criterion(self, f: _Factorisation, reml: bool) -> tuple[float, float, float, float]:
         """(objective, ldL2, ldRX2, pwrss) from a factorisation."""
-        p, n = self._p, self._n
+        p = self._p
         Lf = f.diag[-1].L
         ldL2 = float(sum(d.logdet2() for d in f.diag[:-1]))
+        ldRX2 = 2.0 * float(np.sum(np.log(np.diag(Lf)[:p])))
+        pwrss = float(Lf[p, p]) ** 2
+        return self._value(ldL2, Lf, reml), ldL2, ldRX2, pwrss
+
+    def _value(self, ldL2: float, Lf: FloatArray, reml: bool) -> float:
+        """The criterion from log|L|² and the factor of the [X y] block."""
+        p, n = self._p, self._n
         ldRX2 = 2.0 * float(np.sum(np.log(np.diag(Lf)[:p])))
         pwrss = float(Lf[p, p]) ** 2
         if reml:
@@ -815,7 +823,7 @@ class PlsWorkspace:
             value = ldL2 - self._sum_log_w + ldRX2 + dof * (1.0 + np.log(2.0 * np.pi * pwrss / dof))
         else:
             value = ldL2 - self._sum_log_w + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
-        return float(value), ldL2, ldRX2, pwrss
+        return float(value)
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -842,12 +850,34 @@ class PlsWorkspace:
           ML:   ldL2 - sum(log w) + n (1 + log(2π pwrss / n))
           REML: ldL2 - sum(log w) + ldRX2 + (n - p)(1 + log(2π pwrss / (n - p)))
         """
+        if len(self._blocks) == 1:
+            value = self._one_term_objective(self._templates_T(lambdas)[0], reml)
+            return value if np.isfinite(value) else np.inf
         try:
             f = self._factorise(lambdas)
         except _NotPositiveDefiniteError:
             return np.inf
         value = self._criterion(f, reml)[0]
         return value if np.isfinite(value) else np.inf
+
+    def _one_term_objective(self, T: FloatArray | None, reml: bool) -> float:
+        """The objective of a one-term model in a handful of batched numpy calls: the
+        commonest model, where the blocked machinery's bookkeeping would dominate."""
+        assert T is not None
+        D = self._tmpl[(0, 0)]  # (levels, p, p) block diagonal of Z'WZ
+        assert isinstance(D, np.ndarray) and D.ndim == 3
+        m, p = D.shape[0], D.shape[1]
+        if self._zxy is None:  # Z_j'W[X y] per level, (levels, p, p + 1)
+            xy = _to_dense(self._tmpl[(1, 0)])
+            self._zxy = np.ascontiguousarray(xy.reshape(-1, m, p).transpose(1, 2, 0))
+        try:
+            L = np.linalg.cholesky(T.T @ D @ T + np.eye(p))
+            C = np.linalg.solve(L, T.T @ self._zxy)
+            Lf = np.linalg.cholesky(self._tmpl[(1, 1)] - np.einsum("lpa,lpb->ab", C, C))
+        except np.linalg.LinAlgError:
+            return np.inf
+        ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        return self._value(ldL2, Lf, reml)
 
     def solve(self, lambdas: Sequence[FloatArray], reml: bool) -> PlsSolution:
         """β, conditional modes, σ, R_X and conditional variances at Λθ (e.g. the optimum)."""
