@@ -1,27 +1,64 @@
-"""The ``lmerpy`` command: the README's main job."""
+"""The ``lmerpy`` command: the README's main job and ``lmerpy fit``."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from lmerpy import datasets
 from lmerpy.__main__ import main
 
 
-def test_default_fits_the_exam_random_slope_model(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_arguments_fits_the_exam_random_slope_model(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 0
     out = capsys.readouterr().out
     # lme4 1.1-31: REMLcrit(lmer(normexam ~ standLRT + (standLRT | school), Exam)) = 9327.6003
-    assert "REML criterion at convergence: 9327.600" in out
+    assert "REML criterion at convergence: 9327.6" in out
     assert "Number of obs: 4059, groups:  school, 65" in out
+    assert "Satterthwaite" in out
 
 
 def test_errors_are_reported_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["Yield ~ 1 + (1 | Bach)", "--data", "dyestuff"]) == 2
+    assert main(["fit", "Yield ~ 1 + (1 | Bach)", "--data", "dyestuff"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: column 'Bach' is not in the data (did you mean 'Batch'?)")
 
 
 def test_ml_fit_prints_the_likelihood_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy", "--ml"]) == 0
+    assert main(["fit", "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy", "--ml"]) == 0
     out = capsys.readouterr().out
     assert "fit by maximum likelihood" in out and "df.resid" in out
+
+
+def test_json_and_markdown_formats(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "sleep.csv"
+    datasets.load("sleepstudy").to_csv(path, index=False)
+    assert (
+        main(["fit", "Reaction ~ Days + (Days | Subject)", "--data", str(path), "--format", "json"])
+        == 0
+    )
+    record = json.loads(capsys.readouterr().out)
+    # lme4 1.1-31: REMLcrit(lmer(Reaction ~ Days + (Days | Subject), sleepstudy))
+    assert record["reml_criterion"] == pytest.approx(1743.6283, abs=1e-3)
+    assert record["coefficients"]["Days"]["df"] == pytest.approx(17.0, rel=0.01)
+    assert (
+        main(
+            [
+                "fit",
+                "Reaction ~ Days + (Days | Subject)",
+                "--data",
+                str(path),
+                "--format",
+                "markdown",
+            ]
+        )
+        == 0
+    )
+    assert "| Days |" in capsys.readouterr().out
+
+
+def test_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", "y ~ (1 | g)", "--data", "nowhere.csv"]) == 2
+    assert "no such file: nowhere.csv" in capsys.readouterr().err

@@ -510,3 +510,21 @@ def test_rejects_bad_input() -> None:
         PlsWorkspace(c.blocks, c.X, c.y, weights=-np.ones(len(c.y)))
     with pytest.raises(ValueError):
         _workspace(c).objective([np.eye(2)], True)
+
+
+def test_decompose_equals_the_parts_of_solve() -> None:
+    """decompose: the factorisation alone (for profiles and derivatives) agrees with solve."""
+    import lmerpy
+
+    data = datasets.load("exam")
+    fit = lmerpy.lmer("normexam ~ standLRT + (standLRT | school) + (1 | schgend)", data)
+    for theta in (fit.record.final, fit.record.final * np.array([0.5, -1.0, 2.0, 1.5])):
+        for reml in (True, False):
+            parts = fit.devfun.decompose(theta, reml=reml)
+            solution = fit.devfun.solve(theta, reml=reml)
+            assert parts is not None
+            assert parts.objective == pytest.approx(solution.objective, rel=1e-12)
+            assert parts.ldL2 == pytest.approx(solution.ldL2, rel=1e-10)
+            assert parts.pwrss == pytest.approx(solution.pwrss, rel=1e-10)
+            np.testing.assert_allclose(parts.beta, solution.beta, rtol=1e-10)
+            np.testing.assert_allclose(parts.RX, solution.RX, rtol=1e-10, atol=1e-12)

@@ -19,21 +19,21 @@ Row names are lme4's with ``oldNames = FALSE``: ``sd_(Intercept)|g``, ``cor_x.(I
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 import scipy.optimize
 import scipy.stats
 from numpy.typing import NDArray
 
-from . import pls
+from .design import RandomEffectsTerm
 from .deviance import DevianceFunction, make_deviance
 from .errors import FitError
 from .optimize import optimize_deviance
@@ -42,67 +42,167 @@ from .result import LmerResult
 __all__ = ["METHODS", "confint", "parameter_names"]
 
 FloatArray = NDArray[np.float64]
-Kind = Literal["sd", "cor", "sigma", "beta"]
+Kind = Literal["sd", "cor", "theta", "sigma"]
 
 METHODS = ("profile", "wald", "boot")
 PIVOT_TOL = 1e-8  # a Cholesky pivot below this is taken as 0 (a correlation at ±1)
 ZETA_CAP = 1e6  # |ζ| where the deviance is infinite (not positive definite)
-NUISANCE_STEP = 0.05  # BOBYQA's first step in the scaled nuisance coordinates
-NUISANCE_FTOL = 1e-9
-NUISANCE_XTOL = 1e-7
+NUISANCE_STEP = 0.02  # BOBYQA's first step in the scaled nuisance coordinates
+NUISANCE_FTOL = 1e-6  # on the deviance: moves ζ ≈ 2 by < 1e-6
+NUISANCE_XTOL = 1e-5
+NUISANCE_MAXEVAL = 20_000
 MAX_BRACKET_STEPS = 60
 MAX_GROWTH = 4.0  # a bracketing step is at most this many times the previous one
+OVERSHOOT = 1.2  # secant steps aim this much beyond the crossing, to bracket it
+ROOT_XTOL = 1e-4  # Brent's tolerance on a limit, relative to the first step
 
 
-# ---- names and the variance-parameter layout ----------------------------------------------------
+# ---- names and the variance parameters -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """Variance parameters in lme4's order: per term and θ entry, then σ.
-
-    ``positions[i]`` lists, for term i, the (row, column) of the factor Tᵢ that each θ entry
-    fills: a diagonal entry is a standard deviation, an off-diagonal one a correlation.
-    """
+class _TermParameters(Protocol):
+    """One term's variance parameters on the reported scale, and the map to and from θᵢ."""
 
     names: list[str]
     kinds: list[Kind]
-    positions: list[list[tuple[int, int]]]
+    lower: FloatArray
+    upper: FloatArray
+
+    def values(self, theta: FloatArray, sigma: float) -> FloatArray: ...
+
+    def theta(self, values: FloatArray, sigma: float) -> FloatArray | None: ...
 
 
-def _theta_positions(devfun: DevianceFunction, i: int) -> list[tuple[int, int]]:
-    """Where each θ entry of term i lands in Tᵢ (probed with unit vectors)."""
-    term = devfun.design.terms[i]
+class _Cholesky:
+    """``us`` (and any type placing each θ entry in one cell of Tᵢ): standard deviations and
+    correlations from σ²TᵢTᵢᵀ, in θ order (lme4's ``Cv_to_Sv`` / ``Sv_to_Cv``)."""
+
+    def __init__(self, term: RandomEffectsTerm, cells: list[tuple[int, int]]) -> None:
+        self.term_type, self.p, self.cells = term.term_type, len(term.columns), cells
+        cols, group = term.columns, term.group
+        diagonal = [r == c for r, c in cells]
+        self.names = [
+            f"sd_{cols[r]}|{group}" if r == c else f"cor_{cols[r]}.{cols[c]}|{group}"
+            for r, c in cells
+        ]
+        self.kinds: list[Kind] = ["sd" if d else "cor" for d in diagonal]
+        self.lower = np.where(diagonal, 0.0, -1.0)
+        self.upper = np.where(diagonal, np.inf, 1.0)
+
+    def values(self, theta: FloatArray, sigma: float) -> FloatArray:
+        """sd and cor; a correlation of a zero standard deviation is NaN."""
+        factor = self.term_type.lambda_block(theta, self.p)
+        cov = factor @ factor.T
+        sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        out = []
+        for r, c in self.cells:
+            denom = float(sd[r] * sd[c])
+            if r == c:
+                out.append(sigma * float(sd[r]))
+            else:
+                out.append(float(cov[r, c]) / denom if denom > 0 else math.nan)
+        return np.asarray(out, dtype=np.float64)
+
+    def theta(self, values: FloatArray, sigma: float) -> FloatArray | None:
+        """θᵢ = the cells of diag(sd / σ)·chol(R); None if R is not a correlation matrix."""
+        sd, corr = np.zeros(self.p), np.eye(self.p)
+        for (r, c), v in zip(self.cells, values, strict=True):
+            if r == c:
+                sd[r] = v
+            else:
+                corr[r, c] = corr[c, r] = v
+        low = _psd_cholesky(corr)
+        if low is None:
+            return None
+        factor = (sd / sigma)[:, None] * low
+        return np.asarray([factor[r, c] for r, c in self.cells], dtype=np.float64)
+
+
+class _Scaled:
+    """``diag``, ``cs``, ``ar1`` (types with ``n_sd``): θᵢ is the standard deviations relative
+    to σ, then correlation parameters reported as they are (``sd_x|g``, ``rho|g``; a shared
+    standard deviation is ``sd|g``)."""
+
+    def __init__(self, term: RandomEffectsTerm, n_sd: int) -> None:
+        cols, group, p = term.columns, term.group, len(term.columns)
+        n_corr = term.n_theta - n_sd
+        sds = [f"sd_{c}|{group}" for c in cols] if n_sd == p else [f"sd|{group}"] * n_sd
+        rhos = [f"rho|{group}"] if n_corr == 1 else [f"rho{k + 1}|{group}" for k in range(n_corr)]
+        self.n_sd, self.names = n_sd, sds + rhos
+        self.kinds: list[Kind] = ["cor" if k >= n_sd else "sd" for k in range(n_sd + n_corr)]
+        self.lower = np.concatenate([np.zeros(n_sd), term.term_type.lower_bounds(p)[n_sd:]])
+        self.upper = np.concatenate([np.full(n_sd, np.inf), term.term_type.upper_bounds(p)[n_sd:]])
+
+    def values(self, theta: FloatArray, sigma: float) -> FloatArray:
+        return np.concatenate([sigma * theta[: self.n_sd], theta[self.n_sd :]])
+
+    def theta(self, values: FloatArray, sigma: float) -> FloatArray | None:
+        return np.concatenate([values[: self.n_sd] / sigma, values[self.n_sd :]])
+
+
+class _Relative:
+    """Any other term type: its own θᵢ (relative to σ), named ``theta_<lme4 θ name>``."""
+
+    def __init__(self, term: RandomEffectsTerm) -> None:
+        p = len(term.columns)
+        self.names = [f"theta_{n}" for n in term.term_type.theta_names(term.columns, term.group)]
+        self.kinds: list[Kind] = ["theta"] * term.n_theta
+        self.lower = term.term_type.lower_bounds(p)
+        self.upper = term.term_type.upper_bounds(p)
+
+    def values(self, theta: FloatArray, sigma: float) -> FloatArray:
+        return theta
+
+    def theta(self, values: FloatArray, sigma: float) -> FloatArray | None:
+        return values
+
+
+def _cells(term: RandomEffectsTerm) -> list[tuple[int, int]] | None:
+    """The cell of Tᵢ each θ entry fills (probed with unit vectors), or None if some entry
+    does not fill exactly one lower-triangular cell."""
     n, p = term.n_theta, len(term.columns)
     out = []
     for k in range(n):
         hits = np.argwhere(term.term_type.lambda_block(np.eye(n)[k], p) != 0)
         if len(hits) != 1 or hits[0, 0] < hits[0, 1]:
-            raise NotImplementedError(
-                f"term type {type(term.term_type).__name__} does not place each θ entry in one "
-                "lower-triangular cell; only such term types (as 'us') have sd/cor parameters"
-            )
+            return None
         out.append((int(hits[0, 0]), int(hits[0, 1])))
     return out
 
 
+def _term_parameters(term: RandomEffectsTerm) -> _TermParameters:
+    n_sd = getattr(term.term_type, "n_sd", None)
+    if callable(n_sd):
+        return _Scaled(term, int(n_sd(len(term.columns))))
+    cells = _cells(term)
+    return _Relative(term) if cells is None else _Cholesky(term, cells)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The variance parameters in lme4's order: per term (θ order), then σ."""
+
+    terms: list[_TermParameters]
+
+    @property
+    def names(self) -> list[str]:
+        return [n for t in self.terms for n in t.names] + ["sigma"]
+
+    @property
+    def kinds(self) -> list[Kind]:
+        return [k for t in self.terms for k in t.kinds] + ["sigma"]
+
+    @property
+    def lower(self) -> FloatArray:
+        return np.concatenate([*(t.lower for t in self.terms), [0.0]])
+
+    @property
+    def upper(self) -> FloatArray:
+        return np.concatenate([*(t.upper for t in self.terms), [np.inf]])
+
+
 def _layout(devfun: DevianceFunction) -> _Layout:
-    """The variance parameters' names (lme4's ``oldNames = FALSE``), kinds and positions."""
-    names: list[str] = []
-    kinds: list[Kind] = []
-    positions = []
-    for i, term in enumerate(devfun.design.terms):
-        cells = _theta_positions(devfun, i)
-        positions.append(cells)
-        cols = term.columns
-        for r, c in cells:
-            if r == c:
-                names.append(f"sd_{cols[r]}|{term.group}")
-                kinds.append("sd")
-            else:
-                names.append(f"cor_{cols[r]}.{cols[c]}|{term.group}")
-                kinds.append("cor")
-    return _Layout([*names, "sigma"], [*kinds, "sigma"], positions)
+    return _Layout([_term_parameters(t) for t in devfun.design.terms])
 
 
 def parameter_names(fit: LmerResult) -> list[str]:
@@ -126,25 +226,17 @@ def _decimals_needed(value: float) -> int:
     return max(0, digits - 1 - math.floor(math.log10(abs(target))))
 
 
-# ---- θ, σ <-> sd, cor, σ ----------------------------------------------------------------------
+# ---- θ, σ <-> sd, cor, σ -------------------------------------------------------------------------
 
 
 def _variance_values(
     devfun: DevianceFunction, layout: _Layout, theta: FloatArray, sigma: float
 ) -> FloatArray:
-    """sd, cor and σ at (θ, σ), in the layout's order (lme4's ``Cv_to_Sv``); an undefined
-    correlation (a zero standard deviation) is NaN."""
-    out: list[float] = []
-    for lam, cells in zip(devfun.lambdas(theta), layout.positions, strict=True):
-        cov = lam @ lam.T
-        sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
-        for r, c in cells:
-            if r == c:
-                out.append(sigma * float(sd[r]))
-            else:
-                denom = float(sd[r] * sd[c])
-                out.append(float(cov[r, c]) / denom if denom > 0 else math.nan)
-    return np.asarray([*out, sigma], dtype=np.float64)
+    """The variance parameters at (θ, σ), in the layout's order, σ last."""
+    parts = [
+        t.values(th, sigma) for t, th in zip(layout.terms, devfun.term_thetas(theta), strict=True)
+    ]
+    return np.concatenate([*parts, [sigma]])
 
 
 def _psd_cholesky(corr: FloatArray) -> FloatArray | None:
@@ -167,27 +259,18 @@ def _psd_cholesky(corr: FloatArray) -> FloatArray | None:
 
 
 def _theta_from_variance(layout: _Layout, values: FloatArray) -> FloatArray | None:
-    """θ for given sd, cor and σ (lme4's ``Sv_to_Cv``); None if they are not a covariance."""
-    sigma, start, theta = float(values[-1]), 0, []
-    for cells in layout.positions:
-        part = values[start : start + len(cells)]
-        start += len(cells)
-        p = 1 + max(r for r, _ in cells)
-        sd, corr = np.zeros(p), np.eye(p)
-        for (r, c), v in zip(cells, part, strict=True):
-            if r == c:
-                sd[r] = v
-            else:
-                corr[r, c] = corr[c, r] = v
-        low = _psd_cholesky(corr)
-        if low is None:
+    """θ for given variance parameters and σ (last); None if they are not a covariance."""
+    sigma, start, parts = float(values[-1]), 0, []
+    for term in layout.terms:
+        part = term.theta(values[start : start + len(term.names)], sigma)
+        if part is None:
             return None
-        factor = (sd / sigma)[:, None] * low
-        theta += [float(factor[r, c]) for r, c in cells]
-    return np.asarray(theta, dtype=np.float64)
+        parts.append(part)
+        start += len(term.names)
+    return np.concatenate(parts)
 
 
-# ---- the ML deviance in pieces --------------------------------------------------------------------
+# ---- the ML deviance in pieces -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -201,35 +284,11 @@ class _Pieces:
     RX: FloatArray
 
 
-_FAST = hasattr(pls.PlsWorkspace, "_factorise") and hasattr(pls.PlsWorkspace, "_criterion")
-_NOT_PD: tuple[type[Exception], ...] = (
-    np.linalg.LinAlgError,
-    getattr(pls, "_NotPositiveDefiniteError", np.linalg.LinAlgError),
-)
-
-
 def _pieces(devfun: DevianceFunction, theta: FloatArray) -> _Pieces | None:
-    """The PLS pieces at θ, or None where the system is not positive definite.
-
-    Reads the factorisation directly (no conditional variances, no fitted values), falling
-    back to ``devfun.solve`` if the workspace's internals change."""
-    if not _FAST:
-        try:
-            sol = devfun.solve(theta, reml=False)
-        except _NOT_PD:
-            return None
-        return _Pieces(sol.ldL2, sol.pwrss, sol.beta, sol.RX)
-    ws = devfun.workspace
-    try:
-        fact = ws._factorise(devfun.lambdas(theta))
-    except _NOT_PD:
-        return None
-    _, ldL2, _, pwrss = ws._criterion(fact, False)
-    p = ws.p
-    last = fact.diag[-1].L
-    RX = np.ascontiguousarray(np.triu(last[:p, :p].T))
-    beta = scipy.linalg.solve_triangular(RX, last[p, :p], lower=False)
-    return _Pieces(ldL2, pwrss, np.asarray(beta, dtype=np.float64), RX)
+    """The PLS pieces at θ (the factorisation alone), or None where the system is not
+    positive definite."""
+    parts = devfun.decompose(theta, reml=False)
+    return None if parts is None else _Pieces(parts.ldL2, parts.pwrss, parts.beta, parts.RX)
 
 
 @dataclass(frozen=True)
@@ -259,9 +318,15 @@ def _ml_fit(fit: LmerResult) -> _MLFit:
     devfun, record = fit.devfun, fit.record
     if fit.reml:
         devfun = make_deviance(fit.design, reml=False)
-        record = optimize_deviance(devfun, lower=devfun.lower, start=fit.record.final)
+        record = optimize_deviance(
+            devfun,
+            lower=devfun.lower,
+            upper=devfun.upper,
+            start=fit.record.final,
+            optimizer=fit.record.optimizer,
+        )
     sol = devfun.solve(record.final, reml=False)
-    rx_inv = scipy.linalg.solve_triangular(sol.RX, np.eye(len(sol.beta)))
+    rx_inv = np.linalg.inv(sol.RX)
     se = sol.sigma * np.sqrt(np.sum(rx_inv**2, axis=1))
     layout = _layout(devfun)
     return _MLFit(devfun, layout, record.final, record.f_final, sol.sigma, sol.beta, se)
@@ -287,14 +352,14 @@ def _fixed_deviance(ml: _MLFit, j: int, value: float, theta: FloatArray) -> floa
     pieces = _pieces(ml.devfun, theta)
     if pieces is None:
         return math.inf
-    rx_inv = scipy.linalg.solve_triangular(pieces.RX, np.eye(len(pieces.beta)))
+    rx_inv = np.linalg.inv(pieces.RX)
     v_jj = float(np.sum(rx_inv[j] ** 2))
     rss = pieces.pwrss + (value - float(pieces.beta[j])) ** 2 / v_jj
     n = ml.n
     return pieces.ldL2 - ml.sum_log_w + n * (1 + math.log(2 * math.pi * rss / n))
 
 
-# ---- the nuisance optimisation --------------------------------------------------------------------
+# ---- the nuisance optimisation -------------------------------------------------------------------
 
 
 def _minimize(
@@ -319,11 +384,9 @@ def _minimize(
     opt.set_initial_step(NUISANCE_STEP)
     opt.set_ftol_abs(NUISANCE_FTOL)
     opt.set_xtol_abs(NUISANCE_XTOL)
-    opt.set_maxeval(20_000)
-    try:
+    opt.set_maxeval(NUISANCE_MAXEVAL)
+    with contextlib.suppress(nlopt.RoundoffLimited):  # the best point seen is kept either way
         opt.optimize(np.clip(x0, lower, upper))
-    except nlopt.RoundoffLimited:  # the best point seen is kept either way
-        pass
     return best[0][1], best[0][0]
 
 
@@ -351,13 +414,12 @@ class _Profile:
 
 def _variance_profile(ml: _MLFit, k: int, est: FloatArray) -> _Profile:
     """Profile of the k-th variance parameter. The others are optimised in scaled
-    coordinates: sd / scale, the correlation itself, log(σ / σ̂)."""
-    kinds = ml.layout.kinds
+    coordinates: sd / scale, correlations and θ as they are, log(σ / σ̂)."""
+    kinds, layout = ml.layout.kinds, ml.layout
     others = [i for i in range(len(est)) if i != k]
     floor = 0.1 * ml.sigma
     scale = np.asarray([max(est[i], floor) if kinds[i] == "sd" else 1.0 for i in others])
     is_sigma = np.asarray([kinds[i] == "sigma" for i in others])
-    is_cor = np.asarray([kinds[i] == "cor" for i in others])
 
     def values(fixed: float, x: FloatArray) -> FloatArray:
         out = est.copy()
@@ -369,8 +431,8 @@ def _variance_profile(ml: _MLFit, k: int, est: FloatArray) -> _Profile:
         return _variance_deviance(ml, values(fixed, x))
 
     x_hat = np.where(is_sigma, 0.0, est[others] / scale)
-    lower = np.where(is_cor, -1.0, np.where(is_sigma, -np.inf, 0.0))
-    upper = np.where(is_cor, 1.0, np.inf)
+    lower = np.where(is_sigma, -np.inf, layout.lower[others] / scale)
+    upper = np.where(is_sigma, np.inf, layout.upper[others] / scale)
     return _Profile(fn, x_hat, lower, upper)
 
 
@@ -380,11 +442,10 @@ def _fixed_profile(ml: _MLFit, j: int) -> _Profile:
     def fn(value: float, theta: FloatArray) -> float:
         return _fixed_deviance(ml, j, value, theta)
 
-    upper = np.full(len(ml.theta), np.inf)
-    return _Profile(fn, ml.theta, ml.devfun.lower, upper)
+    return _Profile(fn, ml.theta, ml.devfun.lower, ml.devfun.upper)
 
 
-# ---- root finding on ζ ----------------------------------------------------------------------------
+# ---- root finding on ζ ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -422,7 +483,7 @@ def _next_try(
     kept inside the parameter's range."""
     last = x - prev
     slope = (zx - zprev) / last
-    guess = x + 1.2 * (target - zx) / slope if slope * last * target > 0 else x + 2 * last
+    guess = x + OVERSHOOT * (target - zx) / slope if slope * last * target > 0 else x + 2 * last
     guess = x + float(np.clip(guess - x, -MAX_GROWTH * abs(last), MAX_GROWTH * abs(last)))
     bound = search.upper if target > 0 else search.lower
     if (guess - bound) * target < 0:
@@ -443,7 +504,7 @@ def _crossing(zeta: Callable[[float], float], target: float, search: _Search) ->
     for _ in range(MAX_BRACKET_STEPS):
         zx = zeta(x)
         if zx * target >= target * target:
-            tol = 1e-6 * search.step
+            tol = ROOT_XTOL * search.step
             return float(scipy.optimize.brentq(lambda v: zeta(v) - target, prev, x, xtol=tol))
         if x == bound:
             return bound
@@ -459,13 +520,15 @@ def _interval(
     return _crossing(zeta, -z, search), _crossing(zeta, z, search)
 
 
-def _variance_search(ml: _MLFit, kind: Kind, est: float) -> _Search:
-    """Range and first step of a variance parameter."""
-    if kind == "cor":
-        return _Search(est, 0.25 * max(1 - abs(est), 0.05), -1.0, 1.0, True)
+def _variance_search(ml: _MLFit, k: int, est: float) -> _Search:
+    """Range and first step of the k-th variance parameter."""
+    kind, lower, upper = ml.layout.kinds[k], ml.layout.lower[k], ml.layout.upper[k]
     if kind == "sigma":
         return _Search(est, 0.1 * est, 0.0, math.inf, False)
-    return _Search(est, 0.25 * max(est, 0.1 * ml.sigma), 0.0, math.inf, True)
+    if kind == "sd":
+        return _Search(est, 0.25 * max(est, 0.1 * ml.sigma), 0.0, math.inf, True)
+    room = min(est - lower, upper - est) if kind == "cor" else abs(est)
+    return _Search(est, 0.25 * max(room, 0.05), float(lower), float(upper), True)
 
 
 def _profile_intervals(fit: LmerResult, level: float) -> FloatArray:
@@ -475,8 +538,8 @@ def _profile_intervals(fit: LmerResult, level: float) -> FloatArray:
     est = _variance_values(ml.devfun, ml.layout, ml.theta, ml.sigma)
     est = np.where(np.isnan(est), 0.0, est)  # a correlation of a zero sd: any value fits
     rows = []
-    for k, kind in enumerate(ml.layout.kinds):
-        search = _variance_search(ml, kind, float(est[k]))
+    for k in range(len(est)):
+        search = _variance_search(ml, k, float(est[k]))
         rows.append(_interval(_variance_profile(ml, k, est), ml.deviance, search, z))
     for j, beta in enumerate(ml.beta):
         search = _Search(float(beta), z * float(ml.se[j]), -math.inf, math.inf, False)
@@ -484,7 +547,7 @@ def _profile_intervals(fit: LmerResult, level: float) -> FloatArray:
     return np.asarray(rows, dtype=np.float64)
 
 
-# ---- Wald -----------------------------------------------------------------------------------------
+# ---- Wald ----------------------------------------------------------------------------------------
 
 
 def _wald_intervals(fit: LmerResult, level: float) -> FloatArray:
@@ -497,7 +560,7 @@ def _wald_intervals(fit: LmerResult, level: float) -> FloatArray:
     return np.vstack([np.full((n_var, 2), np.nan), fixed])
 
 
-# ---- parametric bootstrap -------------------------------------------------------------------------
+# ---- parametric bootstrap ------------------------------------------------------------------------
 
 
 def _simulate(fit: LmerResult, rng: np.random.Generator) -> FloatArray:
@@ -520,7 +583,13 @@ def _refit_values(fit: LmerResult, layout: _Layout, y: FloatArray) -> FloatArray
     """sd, cor, σ and β of the model refitted to y (lme4's ``refit``), NaN if it fails."""
     devfun = make_deviance(replace(fit.design, y=y), reml=fit.reml)
     try:
-        record = optimize_deviance(devfun, lower=devfun.lower, start=fit.record.final)
+        record = optimize_deviance(
+            devfun,
+            lower=devfun.lower,
+            upper=devfun.upper,
+            start=fit.record.final,
+            optimizer=fit.record.optimizer,
+        )
         sol = devfun.solve(record.final)
     except (FitError, np.linalg.LinAlgError):
         return np.full(len(layout.names) + len(fit.design.x_columns), np.nan)
@@ -543,10 +612,10 @@ def _counter(n: int, enabled: bool) -> Iterator[int]:
     yield from tqdm.tqdm(range(n), desc="bootstrap", file=sys.stderr)
 
 
-def _percentile(sample: Iterable[float], prob: float) -> float:
+def _percentile(sample: FloatArray, prob: float) -> float:
     """``boot.ci(type = "perc")``'s quantile: order statistic (R + 1)·prob, interpolated on
     the normal quantile scale between neighbours (Davison & Hinkley 1997, eq. 5.8)."""
-    t = np.sort(np.asarray([v for v in sample if math.isfinite(v)], dtype=np.float64))
+    t = np.sort(sample[np.isfinite(sample)])
     r = len(t)
     if r == 0:
         return math.nan
@@ -556,7 +625,7 @@ def _percentile(sample: Iterable[float], prob: float) -> float:
         return float(t[0] if k < 1 else t[-1])
     if math.isclose(rank, k):
         return float(t[k - 1])
-    qa, qk, qk1 = scipy.stats.norm.ppf([prob, k / (r + 1), (k + 1) / (r + 1)])
+    qa, qk, qk1 = (float(scipy.stats.norm.ppf(q)) for q in (prob, k / (r + 1), (k + 1) / (r + 1)))
     return float(t[k - 1] + (qa - qk) / (qk1 - qk) * (t[k] - t[k - 1]))
 
 
@@ -573,10 +642,11 @@ def _boot_intervals(
         [_refit_values(fit, layout, _simulate(fit, rng)) for _ in _counter(nsim, progress)]
     )
     probs = ((1 - level) / 2, (1 + level) / 2)
-    return np.asarray([[_percentile(col, p) for p in probs] for col in sims.T], dtype=np.float64)
+    limits = [[_percentile(sims[:, i], p) for p in probs] for i in range(sims.shape[1])]
+    return np.asarray(limits, dtype=np.float64)
 
 
-# ---- the entry point ------------------------------------------------------------------------------
+# ---- the entry point -----------------------------------------------------------------------------
 
 
 def confint(
@@ -615,7 +685,7 @@ def confint(
         sigma                   38.2    67.7
         (Intercept)           1486.5  1568.5
     """
-    key = method.lower() if isinstance(method, str) else method
+    key = str(method).lower()
     if key not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if not 0 < level < 1:

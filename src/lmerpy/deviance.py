@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .design import Design
 from .errors import FitError
-from .pls import PlsSolution, PlsWorkspace, ReBlock
+from .pls import PlsCriterion, PlsSolution, PlsWorkspace, ReBlock
 
 __all__ = ["DevianceFunction", "make_deviance"]
 
@@ -64,6 +64,11 @@ class DevianceFunction:
             t.term_type.lambda_block(values[s], len(t.columns))
             for t, s in zip(self.design.terms, self.slices, strict=True)
         ]
+
+    def decompose(self, theta: ArrayLike, *, reml: bool | None = None) -> PlsCriterion | None:
+        """The criterion with its parts, R_X and β̂ at θ, without the conditional modes;
+        None where the system is not positive definite (profiles and derivatives use it)."""
+        return self.workspace.decompose(self.lambdas(theta), self.reml if reml is None else reml)
 
     def solve(self, theta: ArrayLike, *, reml: bool | None = None) -> PlsSolution:
         """β̂, the conditional modes and everything else of the PLS solution at θ."""

@@ -91,6 +91,19 @@ class PlsSolution:
     """(n,) Xβ + Zb + offset."""
 
 
+@dataclass(frozen=True)
+class PlsCriterion:
+    """The criterion at Λθ with its parts, R_X and β̂: everything but the conditional modes
+    and variances (see `PlsWorkspace.decompose`)."""
+
+    objective: float
+    ldL2: float  # noqa: N815 (lme4's name)
+    ldRX2: float  # noqa: N815 (lme4's name)
+    pwrss: float
+    beta: FloatArray
+    RX: FloatArray
+
+
 class _NotPositiveDefiniteError(Exception):
     """A diagonal block met during the factorisation is not positive definite."""
 
@@ -879,17 +892,31 @@ class PlsWorkspace:
         ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
         return self._value(ldL2, Lf, reml)
 
+    def decompose(self, lambdas: Sequence[FloatArray], reml: bool) -> PlsCriterion | None:
+        """The criterion, its log-determinants, pwrss, R_X and β̂ at Λθ, from the blocked
+        factorisation alone (no conditional modes or variances: far cheaper than `solve` on
+        large models); None where the system is not positive definite."""
+        try:
+            return self._head(self._factorise(lambdas), reml)
+        except _NotPositiveDefiniteError:
+            return None
+
+    def _head(self, f: _Factorisation, reml: bool) -> PlsCriterion:
+        objective, ldL2, ldRX2, pwrss = self._criterion(f, reml)
+        p, Lf = self._p, f.diag[-1].L
+        RX = np.ascontiguousarray(np.triu(Lf[:p, :p].T))
+        beta = np.linalg.solve(RX, Lf[p, :p]) if p else np.zeros(0)  # tiny: numpy is fastest
+        return PlsCriterion(objective, ldL2, ldRX2, pwrss, np.asarray(beta), RX)
+
     def solve(self, lambdas: Sequence[FloatArray], reml: bool) -> PlsSolution:
         """β, conditional modes, σ, R_X and conditional variances at Λθ (e.g. the optimum)."""
         try:
             f = self._factorise(lambdas)
         except _NotPositiveDefiniteError as err:
             raise np.linalg.LinAlgError("PLS system is not positive definite") from err
-        objective, ldL2, ldRX2, pwrss = self._criterion(f, reml)
-        K, p = len(self._blocks), self._p
-        Lf = f.diag[-1].L
-        RX = np.ascontiguousarray(np.triu(Lf[:p, :p].T))
-        beta = np.asarray(sla.solve_triangular(RX, Lf[p, :p], lower=False, check_finite=False))
+        head = self._head(f, reml)
+        objective, ldL2, ldRX2, pwrss = head.objective, head.ldL2, head.ldRX2, head.pwrss
+        K, p, RX, beta = len(self._blocks), self._p, head.RX, head.beta
         u_parts = self._modes(f, beta)
         T = self._templates_T(lambdas)
         b_parts = []

@@ -156,12 +156,17 @@ def _correlation_text(corr: pd.DataFrame) -> str:
     return grid(["", *abbrev], rows, "l" + "r" * len(abbrev))
 
 
-def _abbreviate(name: str) -> str:
-    """R's abbreviate(name, minlength = 6) for the usual cases: '(Intercept)' -> '(Intr)'."""
-    if len(name) <= 6:
-        return name
-    keep = [c for i, c in enumerate(name) if i == 0 or c not in "aeiou"]
-    return "".join(keep)[:6] if len(keep) >= 6 else name[:6]
+def _abbreviate(name: str, length: int = 6) -> str:
+    """R's ``abbreviate(name, 6)``: drop lower-case vowels, then lower-case letters, from the
+    right (never the first character): '(Intercept)' -> '(Intr)', 'standLRT' -> 'stnLRT'."""
+    chars = list(name)
+    for drop in ("aeiou", "abcdefghijklmnopqrstuvwxyz"):
+        i = len(chars) - 1
+        while len(chars) > length and i > 0:
+            if chars[i] in drop:
+                del chars[i]
+            i -= 1
+    return "".join(chars[:length]) if len(chars) > length else "".join(chars)
 
 
 def _pvalue(p: float) -> str:
