@@ -84,7 +84,8 @@ def optimize_deviance(
     f0 = f(x0)
     if not np.isfinite(f0):
         raise FitError(
-            f"the deviance cannot be evaluated at the starting values (theta = {x0.tolist()}): "
+            f"the deviance cannot be evaluated at the starting values (theta = "
+            f"{np.array2string(x0, threshold=8, precision=4)}): "
             "the model may not be estimable from these data"
         )
     run = _RUNNERS.get(optimizer)

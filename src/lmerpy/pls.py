@@ -400,6 +400,13 @@ def _check_dense_size(blocks: Sequence[ReBlock], st: _Structure) -> None:
     sizes = [b.n_levels * b.lhs.shape[1] for b in blocks]
     dense = [(i, sizes[i]) for i in range(len(blocks)) if st.dense_diag[i]]
     total = sum(8 * q * q for _, q in dense)
+    stacked = sum(8 * b.n_levels * b.lhs.shape[1] ** 2 for b in blocks)
+    if stacked > MAX_DENSE_BYTES:  # the per-level blocks alone: levels × columns²
+        raise ModelTooLargeError(
+            f"the random effects need {stacked / 2**30:.1f} GiB for their per-level blocks "
+            f"(levels x columns² of each term); the limit is {MAX_DENSE_BYTES / 2**30:.0f} GiB: "
+            "use fewer columns in the random terms with many levels"
+        )
     if total > MAX_DENSE_BYTES:
         worst, q = max(dense, key=lambda item: item[1])
         raise ModelTooLargeError(

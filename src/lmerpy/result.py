@@ -294,7 +294,10 @@ def make_result(devfun: DevianceFunction, record: OptimizerRecord) -> LmerResult
         warnings.warn(msg, SingularFitWarning, stacklevel=3)
         messages.append(msg)
     if not record.converged:
-        msg = f"the optimizer ({record.optimizer}) did not report convergence"
+        msg = (
+            f"the optimizer ({record.optimizer}) did not report convergence: check the estimates; "
+            "rescaling predictors, or another optimizer (optimizer='lbfgsb'), may help"
+        )
         warnings.warn(msg, ConvergenceWarning, stacklevel=3)
         messages.append(msg)
     return LmerResult(devfun.design, devfun, record, solution, devfun.reml, tuple(messages))

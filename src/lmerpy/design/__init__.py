@@ -273,7 +273,8 @@ def _random_term(
         matrices[term.lhs] = _checked(build, spec, f"the random term {term}")
     lhs = matrices[term.lhs]
     _require_finite(lhs.values, f"the random term {term}")
-    dependent = [c for j, c in enumerate(lhs.columns) if j not in independent_columns(lhs.values)]
+    independent = set(independent_columns(lhs.values))
+    dependent = [c for j, c in enumerate(lhs.columns) if j not in independent]
     if dependent:
         raise DataError(
             f"in the random term {term}, the column(s) {', '.join(dependent)} are zero or linear "
@@ -306,16 +307,16 @@ def _drop_rank_deficient(
 def independent_columns(X: NDArray[np.float64]) -> list[int]:
     """Columns of X, in order, each not a linear combination of those kept before it
     (R's QR rank test: a residual norm below 1e-7 of the column's norm is zero)."""
-    keep: list[int] = []
-    for j in range(X.shape[1]):
-        norm = float(np.linalg.norm(X[:, j]))
-        if norm == 0.0:
-            continue
-        trial = [*keep, j]
-        r = scipy.linalg.qr(X[:, trial], mode="r", check_finite=False)[0]
-        if len(keep) < r.shape[0] and abs(r[len(keep), len(keep)]) > RANK_TOLERANCE * norm:
-            keep = trial
-    return keep
+    if X.shape[1] == 0:
+        return []
+    # One unpivoted QR: |R[j, j]| is the part of column j orthogonal to all columns before it.
+    r = np.abs(np.diag(scipy.linalg.qr(X, mode="r", check_finite=False)[0]))
+    norms = np.linalg.norm(X, axis=0)
+    return [
+        j
+        for j in range(min(len(r), X.shape[1]))
+        if norms[j] > 0 and r[j] > RANK_TOLERANCE * norms[j]
+    ]
 
 
 def _require_finite(values: NDArray[np.float64], what: str) -> None:
