@@ -85,3 +85,14 @@ def test_names_that_contain_other_names_evaluate_correctly() -> None:
     m = model_matrix(parse_formula("y ~ 0 + I(Reaction - o + `my o`)").fixed, data)
     assert m.columns == [str(term)]
     np.testing.assert_allclose(m.values[:, 0], [0.0, 2.0, 4.0])
+
+
+def test_an_interaction_without_its_margins_spans_rs_columns() -> None:
+    import lmerpy
+
+    # formulaic codes recipe:temperature without margins in full rank (17 columns, R gives 18 and
+    # lme4 drops one); the column space, and so the fit, is R's.
+    fit = lmerpy.lmer("angle ~ recipe:temperature + (1 | replicate)", datasets.load("cake"))
+    # lme4 1.1-31: REMLcrit(lmer(angle ~ recipe:temperature + (1 | replicate), cake))
+    assert fit.reml_criterion == pytest.approx(1603.432, abs=1e-3)
+    assert "temperature185" in fit.fixef.index

@@ -132,7 +132,7 @@ def _lme4_names(spec: FormulaicSpec, terms: LinearTerms) -> list[str]:
     structure = [entry for entry in spec.structure if entry.columns]
     names = ["(Intercept)"] if terms.intercept else []
     for term, entry in zip(terms.terms, structure[len(names) :], strict=True):
-        factors = [sf.factor.expr for sf in entry.scoped_terms[0].factors]
+        factors = [factor.expr for factor in entry.term.factors]
         labels = [str(f) for f in term.factors]
         renamed = [_rename(column, factors, labels) for column in entry.columns]
         names += _number_coded_levels(renamed)
@@ -140,26 +140,30 @@ def _lme4_names(spec: FormulaicSpec, terms: LinearTerms) -> list[str]:
 
 
 def _rename(column: str, factors: list[str], labels: list[str]) -> str:
+    """One formulaic column name in R's spelling; a factor formulaic left out of this
+    column (its reduced coding of a term without margins) is skipped."""
     pieces = []
     rest = column
     for i, (fexpr, label) in enumerate(zip(factors, labels, strict=True)):
         if not rest.startswith(fexpr):
-            return column
+            continue
         rest = rest[len(fexpr) :]
         suffix = ""
         if rest.startswith("["):
-            end = _bracket_end(rest, factors[i + 1] if i + 1 < len(factors) else None)
+            end = _bracket_end(rest, factors[i + 1 :])
             suffix = _level(rest[1:end])
             rest = rest[end + 1 :]
         pieces.append(label + suffix)
         rest = rest.removeprefix(":")
-    return ":".join(pieces)
+    return ":".join(pieces) if not rest else column
 
 
-def _bracket_end(rest: str, next_factor: str | None) -> int:
-    if next_factor is None:
-        return len(rest) - 1
-    return rest.index("]:" + next_factor)
+def _bracket_end(rest: str, later: list[str]) -> int:
+    for factor in later:
+        at = rest.find("]:" + factor)
+        if at >= 0:
+            return at
+    return len(rest) - 1
 
 
 def _level(inside: str) -> str:
