@@ -108,29 +108,23 @@ def test_a_perfect_fit_is_an_error_not_a_crash() -> None:
         lmerpy.lmer("y ~ Days + (1 | Subject)", data)
 
 
+@pytest.mark.timeout(120)  # a safety net against hanging, not a speed assertion
 def test_a_model_needing_huge_dense_blocks_is_refused_before_allocating() -> None:
-    import time
-
     rng = np.random.default_rng(0)
     n = 60_000
     data = pd.DataFrame(
         {"y": rng.normal(size=n), "a": rng.integers(0, 30_000, n), "b": rng.integers(0, 25_000, n)}
     )
-    start = time.perf_counter()
     with pytest.raises(lmerpy.errors.ModelTooLargeError, match="GiB"):
         lmerpy.lmer("y ~ 1 + (1 | a) + (1 | b)", data)
-    assert time.perf_counter() - start < 30  # a guard against hanging, not a speed test
 
 
-def test_too_many_random_effects_per_level_is_refused_quickly() -> None:
-    import time
-
+@pytest.mark.timeout(120)  # a safety net against hanging, not a speed assertion
+def test_too_many_random_effects_per_level_is_refused_before_allocating() -> None:
     rng = np.random.default_rng(1)
     n = 20_000  # 4,000 groups x (0 + f | g) with 200 levels of f: 4,000 x 200² x 8 bytes
     data = pd.DataFrame(
         {"y": rng.normal(size=n), "f": rng.integers(0, 200, n), "g": np.arange(n) % 4000}
     )
-    start = time.perf_counter()
     with pytest.raises(lmerpy.errors.ModelTooLargeError, match="per-level blocks"):
         lmerpy.lmer("y ~ 1 + (0 + factor(f) | g)", data, checks=lmerpy.Checks(nobs_vs_nre="ignore"))
-    assert time.perf_counter() - start < 60  # a guard against hanging, not a speed test

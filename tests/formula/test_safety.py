@@ -6,7 +6,6 @@ The payloads are those that formulaic and patsy execute (research/extensibility.
 from __future__ import annotations
 
 import string
-import time
 from pathlib import Path
 
 import pytest
@@ -71,11 +70,10 @@ def test_payload_runs_nothing(
         "y ~ " + "*".join(f"v{i}" for i in range(30)),
     ],
 )
+@pytest.mark.timeout(30)  # a safety net against hanging, not a speed assertion
 def test_resource_limits_fail_fast(text: str) -> None:
-    start = time.perf_counter()
     with pytest.raises(FormulaLimitError if "^1000" not in text else FormulaError):
         parse_formula(text)
-    assert time.perf_counter() - start < 5.0  # generous: a hang guard, not a speed test
 
 
 def test_long_sums_within_the_limits_are_fine() -> None:
@@ -121,3 +119,16 @@ def test_fuzz_random_token_streams(tokens: list[str]) -> None:
 @given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=30))
 def test_fuzz_token_streams_after_a_valid_prefix(tokens: list[str]) -> None:
     _only_our_errors("y ~ x + " + "".join(tokens))
+
+
+def test_a_formula_never_reaches_the_callers_variables() -> None:
+    import pandas as pd
+
+    import lmerpy
+
+    secret = 42.0  # noqa: F841  (a local a formula could read through eval in other libraries)
+    data = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "g": ["a", "a", "b", "b"]})
+    with pytest.raises(
+        lmerpy.errors.MissingColumnError, match="column 'secret' is not in the data"
+    ):
+        lmerpy.lmer("y ~ I(secret) + (1 | g)", data)
