@@ -11,9 +11,12 @@ from . import datasets, errors
 from .anova import anova
 from .api import lmer, refit, update
 from .checks import Checks
+from .compare import ModelComparison, compare
 from .design import Design, lformula
 from .deviance import DevianceFunction, make_deviance
 from .formula import ModelSpec, parse_formula
+from .level1 import Level1Intervals, level1_intervals
+from .ols import OlsResult, lm
 from .optimize import OptimizerRecord, optimize_deviance
 from .result import LmerResult, make_result
 from .terms import register_term_type
@@ -22,13 +25,19 @@ __all__ = [
     "Checks",
     "Design",
     "DevianceFunction",
+    "Level1Intervals",
     "LmerResult",
+    "ModelComparison",
     "ModelSpec",
+    "OlsResult",
     "OptimizerRecord",
     "anova",
+    "compare",
     "datasets",
     "errors",
+    "level1_intervals",
     "lformula",
+    "lm",
     "lmer",
     "make_deviance",
     "make_result",

@@ -160,24 +160,24 @@ def lformula(
             spec.formula,
             len(spec.formula),
         )
-    _check_columns(spec, data)
+    check_columns(spec, data)
     messages: list[str] = []
-    frame, prior, dropped = _complete_cases(spec, data, weights, messages)
-    y = _response(spec, frame)
-    fixed = _checked(lambda: model_matrix(spec.fixed, frame), spec, "the fixed effects")
+    frame, prior, dropped = complete_cases(spec, data, weights, messages)
+    y = response_vector(spec, frame)
+    fixed = checked(lambda: model_matrix(spec.fixed, frame), spec, "the fixed effects")
     X, x_columns, dropped_columns = _drop_rank_deficient(fixed, messages)
     matrices = {spec.fixed: fixed}  # a random term whose lhs is the fixed part reuses X
     terms = tuple(_random_term(rt, spec, frame, matrices) for rt in spec.random)
     terms = tuple(sorted(terms, key=lambda t: -t.factor.n_levels))  # stable, as lme4
     messages += run_checks(checks or Checks(), y, X, x_columns, terms)
-    offset = _offset(spec, frame)
+    offset = offset_vector(spec, frame)
     return Design(
         spec, y, X, x_columns, terms, prior, offset, frame.index, fixed, data, weights,
         dropped, tuple(dropped_columns), tuple(messages),
     )  # fmt: skip
 
 
-def _check_columns(spec: ModelSpec, data: pd.DataFrame) -> None:
+def check_columns(spec: ModelSpec, data: pd.DataFrame) -> None:
     columns = [str(c) for c in data.columns]
     for name in spec.variables:
         if name not in data.columns:
@@ -193,7 +193,7 @@ def _position_of(name: str, text: str) -> tuple[int, int]:
     return (match.start(), match.end()) if match else (0, 1)
 
 
-def _complete_cases(
+def complete_cases(
     spec: ModelSpec,
     data: pd.DataFrame,
     weights: ArrayLike | str | None,
@@ -235,7 +235,7 @@ def _weights(weights: ArrayLike | str | None, data: pd.DataFrame) -> NDArray[np.
     return values
 
 
-def _response(spec: ModelSpec, frame: pd.DataFrame) -> NDArray[np.float64]:
+def response_vector(spec: ModelSpec, frame: pd.DataFrame) -> NDArray[np.float64]:
     node = spec.response
     assert node is not None
     if isinstance(node, Call) and node.func == "cbind":
@@ -248,17 +248,17 @@ def _response(spec: ModelSpec, frame: pd.DataFrame) -> NDArray[np.float64]:
     names = [v for v in spec.variables if str(v) == str(node)]
     if names and not pd.api.types.is_numeric_dtype(frame[names[0]]):
         raise DataError(f"the response '{names[0]}' must be numeric, not {frame[names[0]].dtype}")
-    y = _checked(lambda: evaluate(node, frame), spec, f"the response {node}")
+    y = checked(lambda: evaluate(node, frame), spec, f"the response {node}")
     _require_finite(y, f"the response {node}")
     return y
 
 
-def _offset(spec: ModelSpec, frame: pd.DataFrame) -> NDArray[np.float64] | None:
+def offset_vector(spec: ModelSpec, frame: pd.DataFrame) -> NDArray[np.float64] | None:
     if not spec.offsets:
         return None
     total = np.zeros(len(frame))
     for node in spec.offsets:
-        values = _checked(partial(evaluate, node, frame), spec, f"offset({node})")
+        values = checked(partial(evaluate, node, frame), spec, f"offset({node})")
         _require_finite(values, f"offset({node})")
         total += values
     return total
@@ -270,7 +270,7 @@ def _random_term(
     factor = grouping_factor(term.group, frame)
     if term.lhs not in matrices:
         build = partial(model_matrix, term.lhs, frame)
-        matrices[term.lhs] = _checked(build, spec, f"the random term {term}")
+        matrices[term.lhs] = checked(build, spec, f"the random term {term}")
     lhs = matrices[term.lhs]
     _require_finite(lhs.values, f"the random term {term}")
     independent = set(independent_columns(lhs.values))
@@ -336,7 +336,7 @@ def _require_finite(values: NDArray[np.float64], what: str) -> None:
         )
 
 
-def _checked(build: Callable[[], T], spec: ModelSpec, what: str) -> T:
+def checked(build: Callable[[], T], spec: ModelSpec, what: str) -> T:
     """Run a formulaic step; turn its failures into a DataError naming the part."""
     try:
         with np.errstate(all="ignore"):  # non-finite results are checked and reported
