@@ -23,8 +23,9 @@ import contextlib
 import importlib
 import math
 import sys
+import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
@@ -33,10 +34,11 @@ import scipy.optimize
 import scipy.stats
 from numpy.typing import NDArray
 
+from .api import refit
 from .design import RandomEffectsTerm
-from .deviance import DevianceFunction, make_deviance
-from .errors import FitError
-from .optimize import optimize_deviance
+from .deviance import DevianceFunction
+from .errors import FitError, LmerpyWarning
+from .predict import simulate
 from .result import LmerResult
 
 __all__ = ["METHODS", "confint", "parameter_names"]
@@ -315,21 +317,14 @@ class _MLFit:
 
 def _ml_fit(fit: LmerResult) -> _MLFit:
     """The ML optimum (lme4's ``profile.merMod`` profiles the ML deviance of a REML fit)."""
-    devfun, record = fit.devfun, fit.record
-    if fit.reml:
-        devfun = make_deviance(fit.design, reml=False)
-        record = optimize_deviance(
-            devfun,
-            lower=devfun.lower,
-            upper=devfun.upper,
-            start=fit.record.final,
-            optimizer=fit.record.optimizer,
-        )
-    sol = devfun.solve(record.final, reml=False)
+    with warnings.catch_warnings():  # the fit itself already said what there was to say
+        warnings.simplefilter("ignore", LmerpyWarning)
+        ml = fit.refit_ml()
+    sol = ml.solution
     rx_inv = np.linalg.inv(sol.RX)
     se = sol.sigma * np.sqrt(np.sum(rx_inv**2, axis=1))
-    layout = _layout(devfun)
-    return _MLFit(devfun, layout, record.final, record.f_final, sol.sigma, sol.beta, se)
+    layout = _layout(ml.devfun)
+    return _MLFit(ml.devfun, layout, ml.record.final, ml.objective, sol.sigma, sol.beta, se)
 
 
 def _variance_deviance(ml: _MLFit, values: FloatArray) -> float:
@@ -564,36 +559,20 @@ def _wald_intervals(fit: LmerResult, level: float) -> FloatArray:
 
 
 def _simulate(fit: LmerResult, rng: np.random.Generator) -> FloatArray:
-    """One response from the fitted model: new random effects and noise (lme4's
-    ``simulate(m, use.u = FALSE)``)."""
-    design, sigma = fit.design, fit.sigma
-    y = design.X @ fit.solution.beta
-    if design.offset is not None:
-        y = y + design.offset
-    for term, lam in zip(design.terms, fit.devfun.lambdas(fit.record.final), strict=True):
-        b = sigma * rng.standard_normal((term.factor.n_levels, lam.shape[0])) @ lam.T
-        y = y + np.einsum("np,np->n", term.lhs.values, b[term.factor.codes])
-    noise = sigma * rng.standard_normal(design.nobs)
-    if design.weights is not None:
-        noise = noise / np.sqrt(design.weights)
-    return np.asarray(y + noise, dtype=np.float64)
+    """One response from the fitted model (lme4's ``simulate(m, use.u = FALSE)``)."""
+    return np.asarray(simulate(fit, 1, rng)["sim_1"], dtype=np.float64)
 
 
 def _refit_values(fit: LmerResult, layout: _Layout, y: FloatArray) -> FloatArray:
     """sd, cor, σ and β of the model refitted to y (lme4's ``refit``), NaN if it fails."""
-    devfun = make_deviance(replace(fit.design, y=y), reml=fit.reml)
     try:
-        record = optimize_deviance(
-            devfun,
-            lower=devfun.lower,
-            upper=devfun.upper,
-            start=fit.record.final,
-            optimizer=fit.record.optimizer,
-        )
-        sol = devfun.solve(record.final)
-    except (FitError, np.linalg.LinAlgError):
+        with warnings.catch_warnings():  # singular refits are part of a bootstrap sample
+            warnings.simplefilter("ignore", LmerpyWarning)
+            again = refit(fit, y)
+    except FitError:
         return np.full(len(layout.names) + len(fit.design.x_columns), np.nan)
-    return np.concatenate([_variance_values(devfun, layout, record.final, sol.sigma), sol.beta])
+    values = _variance_values(again.devfun, layout, again.record.final, again.sigma)
+    return np.concatenate([values, again.solution.beta])
 
 
 def _counter(n: int, enabled: bool) -> Iterator[int]:
