@@ -46,19 +46,14 @@ def random_effects_table(fit: LmerResult) -> pd.DataFrame:
     triangle (``Corr``, ``Corr.1``, ...); a ``cs`` or ``ar1`` term shows its one correlation
     parameter on its first row, labelled, as lme4 2.0 and glmmTMB print it."""
     rows: list[dict[str, object]] = []
-    seen: dict[str, int] = {}
-    for term, theta in zip(fit.design.terms, fit.devfun.term_thetas(fit.record.final), strict=True):
-        k = seen.get(term.group, 0)
-        seen[term.group] = k + 1
-        factor = term.term_type.lambda_block(theta, len(term.columns))
-        cov = fit.sigma**2 * factor @ factor.T
+    for name, term, cov in fit.term_covariances:
         sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
         with np.errstate(invalid="ignore", divide="ignore"):
             corr = cov / np.outer(sd, sd)
         structured = term.term_type.name in {"cs", "ar1"}
         for i, column in enumerate(term.columns):
             row: dict[str, object] = {
-                "Groups": (term.group if k == 0 else f"{term.group}.{k}") if i == 0 else "",
+                "Groups": name if i == 0 else "",
                 "Name": column,
                 "Variance": cov[i, i],
                 "Std.Dev.": sd[i],

@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
 
-from .design import Design
+from .design import Design, RandomEffectsTerm
 from .deviance import DevianceFunction
 from .errors import ConvergenceWarning, SingularFitWarning
 from .optimize import OptimizerRecord
@@ -173,20 +173,28 @@ class LmerResult:
     @cached_property
     def varcorr(self) -> pd.DataFrame:
         rows: list[dict[str, object]] = []
-        seen: dict[str, int] = {}
-        for term, theta in zip(
-            self.design.terms, self.devfun.term_thetas(self.record.final), strict=True
-        ):
-            k = seen.get(term.group, 0)
-            seen[term.group] = k + 1
-            name = term.group if k == 0 else f"{term.group}.{k}"
-            factor = term.term_type.lambda_block(theta, len(term.columns))
-            rows += _varcorr_rows(name, term.columns, self.sigma**2 * factor @ factor.T)
+        for name, term, cov in self.term_covariances:
+            rows += _varcorr_rows(name, term.columns, cov)
         rows.append(
             {"group": "Residual", "var1": None, "var2": None, "vcov": self.sigma**2,
              "sdcor": self.sigma}
         )  # fmt: skip
         return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+
+    @cached_property
+    def term_covariances(self) -> list[tuple[str, RandomEffectsTerm, NDArray[np.float64]]]:
+        """(name, term, covariance σ²TTᵀ) per random term, named as lme4's VarCorr names
+        them: a grouping factor's second term is ``g.1``, its third ``g.2``."""
+        out = []
+        seen: dict[str, int] = {}
+        thetas = self.devfun.term_thetas(self.record.final)
+        for term, theta in zip(self.design.terms, thetas, strict=True):
+            k = seen.get(term.group, 0)
+            seen[term.group] = k + 1
+            factor = term.term_type.lambda_block(theta, len(term.columns))
+            name = term.group if k == 0 else f"{term.group}.{k}"
+            out.append((name, term, self.sigma**2 * factor @ factor.T))
+        return out
 
     @property
     def is_singular(self) -> bool:
