@@ -1,4 +1,5 @@
-"""The ``lmerpy`` command: the README's main job and ``lmerpy fit``."""
+"""The ``lmerpy`` command: the README's main job (``lmerpy``, i.e. ``lmerpy demo``) and
+``lmerpy fit``. The figures of ``lmerpy demo --out`` are tested in test_plots.py."""
 
 from __future__ import annotations
 
@@ -11,13 +12,33 @@ from lmerpy import datasets
 from lmerpy.__main__ import main
 
 
-def test_no_arguments_fits_the_exam_random_slope_model(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_arguments_runs_the_report_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Kaplan (2010), An Overview of Multilevel Regression")
+    assert "Table 2.1. R (lmer) output for variable intercept model of exam data" in out
+    # Table 2.1 printed REMLdev 9369; lme4 1.1-31: REMLcrit(lmer(normexam ~ standLRT +
+    # (1 | school), Exam)) = 9368.765
+    (line,) = [s for s in out.splitlines() if s.startswith("REMLdev") and "9369" in s]
+    assert line.split() == ["REMLdev", "9369", "9368.8"]
+    assert "Table 4.2. St. Dev of Residuals" in out
+    assert "Figures: none written" in out
+
+
+def test_fit_without_a_formula_fits_the_exam_random_slope_model(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["fit"]) == 0
     out = capsys.readouterr().out
     # lme4 1.1-31: REMLcrit(lmer(normexam ~ standLRT + (standLRT | school), Exam)) = 9327.6003
     assert "REML criterion at convergence: 9327.6" in out
     assert "Number of obs: 4059, groups:  school, 65" in out
     assert "Satterthwaite" in out
+
+
+def test_a_formula_first_is_short_for_fit(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy"]) == 0
+    assert "Formula: Reaction ~ Days + (Days | Subject)" in capsys.readouterr().out
 
 
 def test_errors_are_reported_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,9 +1,13 @@
 """The ``lmerpy`` command.
 
+    lmerpy demo [--out DIR]
     lmerpy fit FORMULA [--data NAME|file.csv|file.parquet] [--ml] [--format text|json|markdown]
 
-prints the fit's summary (text laid out as lme4's). With no arguments, ``lmerpy`` fits the
-report's random-slope model to the bundled Exam data.
+``demo`` reproduces the analysis of Kaplan (2010), *An Overview of Multilevel Regression*,
+and prints its tables, the report's values beside lmerpy's; with ``--out`` it also writes
+the report's figures there as PNG files (this needs matplotlib: pip install 'lmerpy[plot]').
+``fit`` prints a fit's summary (text laid out as lme4's); ``lmerpy FORMULA ...`` is short for
+it. With no arguments, ``lmerpy`` runs ``demo`` without figures.
 """
 
 from __future__ import annotations
@@ -17,29 +21,59 @@ from typing import Any
 
 import pandas as pd
 
-from . import datasets
+from . import datasets, plots
 from .api import lmer
 from .errors import DataError, LmerpyError
+from .report import run_report
 from .result import LmerResult
 
 DEFAULT_FORMULA = "normexam ~ standLRT + (standLRT | school)"
+COMMANDS = ("demo", "fit")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lmerpy`` command."""
-    args = _arguments().parse_args(
-        ["fit"] if not (argv if argv is not None else sys.argv[1:]) else argv
-    )
+    args = _arguments().parse_args(command_line(sys.argv[1:] if argv is None else argv))
     try:
-        data = load_data(args.data)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # shown in the summary, from the fit's messages
-            fit = lmer(args.formula, data, reml=not args.ml)
-            print(render(fit, args.format))
+        if args.command == "demo":
+            demo(args.out)
+        else:
+            fit_command(args.formula, args.data, args.ml, args.format)
     except LmerpyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader (e.g. `head`) stopped early: not an error
+        sys.stderr.close()
     return 0
+
+
+def command_line(argv: list[str]) -> list[str]:
+    """``demo`` when there are no arguments; ``fit`` when the first is not a command."""
+    if not argv:
+        return ["demo"]
+    if argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        return ["fit", *argv]
+    return argv
+
+
+def demo(out: Path | None) -> None:
+    """Print the report's tables beside lmerpy's; write its figures to ``out`` if given and
+    matplotlib is installed (else a one-line note on stderr)."""
+    if out is not None and not plots.have_matplotlib():
+        print(f"note: no figures written: they need matplotlib ({plots.INSTALL})", file=sys.stderr)
+        out = None
+    if out is not None:
+        plots.use_agg()
+    print(run_report(out))
+
+
+def fit_command(formula: str, source: str, ml: bool, fmt: str) -> None:
+    """Fit ``formula`` to the data named by ``source`` and print the summary."""
+    data = load_data(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # shown in the summary, from the fit's messages
+        fit = lmer(formula, data, reml=not ml)
+        print(render(fit, fmt))
 
 
 def load_data(source: str) -> pd.DataFrame:
@@ -97,6 +131,12 @@ def _read(reader: Any, path: Path) -> pd.DataFrame:
 def _arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmerpy", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "demo", help="reproduce Kaplan (2010): the report's tables beside lmerpy's, and figures"
+    )
+    demo.add_argument(
+        "--out", type=Path, default=None, metavar="DIR", help="write the figures here as PNG"
+    )
     fit = commands.add_parser("fit", help="fit a linear mixed model and print its summary")
     fit.add_argument("formula", nargs="?", default=DEFAULT_FORMULA, help="an lme4 formula")
     fit.add_argument(

@@ -18,6 +18,7 @@ __all__ = [
     "FormulaSyntaxError",
     "LmerpyError",
     "LmerpyWarning",
+    "MatplotlibMissingError",
     "MissingColumnError",
     "ModelTooLargeError",
     "RankDeficiencyWarning",
@@ -120,6 +121,10 @@ class DegenerateModelError(LmerpyError):
 class ModelTooLargeError(LmerpyError, MemoryError):
     """The model would need more memory than lmerpy allows itself; the message gives the
     numbers and a way out."""
+
+
+class MatplotlibMissingError(LmerpyError, ImportError):
+    """Drawing needs matplotlib, an optional dependency: ``pip install 'lmerpy[plot]'``."""
 
 
 class FitError(LmerpyError, RuntimeError):
