@@ -12,7 +12,6 @@ lme4 1.1-31 (whose estimates differ from lmerpy's by the optimizer's tolerance).
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import lmerpy
 from lmerpy.errors import DataError, FormulaSemanticError
 from lmerpy.level1 import level1_intervals
 from lmerpy.result import LmerResult
+from tests.fits import data, fit
 
 HLM = "normexam ~ standLRT + (standLRT | school)"
 CROSS_LEVEL = "normexam ~ standLRT * schavg + (standLRT | school)"
@@ -33,14 +33,8 @@ R_LEVEL1 = json.loads((Path(__file__).parent / "reference/report/report_lme4.jso
 Z95 = stats.norm.ppf(0.975)
 
 
-@cache
 def exam() -> pd.DataFrame:
-    return lmerpy.datasets.load("exam")
-
-
-@cache
-def fit(formula: str) -> LmerResult:
-    return lmerpy.lmer(formula, exam())
+    return data("exam")
 
 
 def school_T(m: LmerResult) -> np.ndarray:

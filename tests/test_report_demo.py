@@ -21,12 +21,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import lmerpy
 from lmerpy.errors import MatplotlibMissingError
 from lmerpy.level1 import level1_intervals
 from lmerpy.ols import lm
 from lmerpy.report import ReportResult, printed_tables, report_intervals, run_report
-from lmerpy.result import LmerResult
+from tests.fits import data, fit
 
 REPORT = Path(__file__).parent / "reference" / "report"
 TABLES: dict[str, Any] = json.loads((REPORT / "tables.json").read_text())
@@ -40,14 +39,8 @@ def result() -> ReportResult:
     return run_report()
 
 
-@cache
 def exam() -> pd.DataFrame:
-    return lmerpy.datasets.load("exam")
-
-
-@cache
-def fit(formula: str) -> LmerResult:
-    return lmerpy.lmer(formula, exam())
+    return data("exam")
 
 
 M1 = "normexam ~ standLRT + (1 | school)"
