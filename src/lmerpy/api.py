@@ -16,10 +16,12 @@ from .errors import DataError
 from .formula import ModelSpec, parse_formula
 from .optimize import optimize_deviance
 from .result import LmerResult, make_result
+from .threads import single_blas_thread
 
 __all__ = ["lmer", "refit", "update"]
 
 
+@single_blas_thread
 def lmer(
     formula: str | ModelSpec,
     data: pd.DataFrame,
@@ -62,6 +64,7 @@ def lmer(
     return make_result(devfun, record)
 
 
+@single_blas_thread
 def refit(
     fit: LmerResult, response: ArrayLike | None = None, *, reml: bool | None = None
 ) -> LmerResult:

@@ -40,6 +40,7 @@ from .deviance import DevianceFunction
 from .errors import FitError, LmerpyWarning
 from .predict import simulate
 from .result import LmerResult
+from .threads import single_blas_thread
 
 __all__ = ["METHODS", "confint", "parameter_names"]
 
@@ -628,6 +629,7 @@ def _boot_intervals(
 # ---- the entry point -----------------------------------------------------------------------------
 
 
+@single_blas_thread
 def confint(
     fit: LmerResult,
     method: str = "profile",

@@ -39,6 +39,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from .errors import FitError
+from .threads import single_blas_thread
 
 if TYPE_CHECKING:
     from .result import LmerResult
@@ -97,6 +98,7 @@ class ContrastTest(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
+@single_blas_thread
 def coef_table(fit: LmerResult, ddf: str = "satterthwaite") -> pd.DataFrame:
     """Coefficient table with df and p-values (lmerTest: ``summary(m, ddf = ...)$coefficients``).
 
@@ -131,6 +133,7 @@ def coef_table(fit: LmerResult, ddf: str = "satterthwaite") -> pd.DataFrame:
     return pd.DataFrame(table, index=fit.fixef.index, columns=COEF_COLUMNS)
 
 
+@single_blas_thread
 def contrast_df(fit: LmerResult, L: ArrayLike, ddf: str = "satterthwaite") -> ContrastTest:
     """F test of Lβ = 0 with its denominator df (lmerTest: ``contestMD(m, L, ddf = ...)``).
 
@@ -167,6 +170,7 @@ def contrast_df(fit: LmerResult, L: ArrayLike, ddf: str = "satterthwaite") -> Co
     return _f_test(f_value, len(variances), den_df, f_value * sigma2)
 
 
+@single_blas_thread
 def anova_type3(fit: LmerResult, ddf: str = "satterthwaite") -> pd.DataFrame:
     """Type III ANOVA table of the fixed-effect terms (lmerTest: ``anova(m, ddf = ...)``).
 

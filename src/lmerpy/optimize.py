@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .errors import FitError
+from .threads import single_blas_thread
 
 __all__ = ["OptimizerRecord", "optimize_deviance"]
 
@@ -64,6 +65,7 @@ class _Counted:
         return value
 
 
+@single_blas_thread
 def optimize_deviance(
     devfun: Callable[[NDArray[np.float64]], float],
     *,
