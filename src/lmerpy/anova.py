@@ -33,7 +33,7 @@ def anova(*fits: LmerResult, names: list[str] | None = None, refit: bool = True)
         >>> exam = lmerpy.datasets.load("exam")
         >>> m0 = lmerpy.lmer("normexam ~ standLRT + (1 | school)", exam)
         >>> m1 = lmerpy.lmer("normexam ~ standLRT + (standLRT | school)", exam)
-        >>> round(lmerpy.anova(m0, m1)["Chisq"].iloc[1], 3)
+        >>> round(float(lmerpy.anova(m0, m1)["Chisq"].iloc[1]), 3)
         40.372
     """
     if len(fits) < 2:

@@ -53,7 +53,9 @@ def lmer(
 
         design = lmerpy.lformula(formula, data)
         devfun = lmerpy.make_deviance(design, reml=True)
-        record = lmerpy.optimize_deviance(devfun, lower=devfun.lower, start=devfun.start)
+        record = lmerpy.optimize_deviance(
+            devfun, lower=devfun.lower, upper=devfun.upper, start=devfun.start
+        )
         fit = lmerpy.make_result(devfun, record)
     """
     design = lformula(formula, data, weights=weights, checks=checks)
