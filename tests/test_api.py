@@ -83,3 +83,9 @@ def test_update_with_dots_drops_a_term() -> None:
     direct = lmerpy.lmer("Reaction ~ 1 + (Days | Subject)", data)
     assert smaller.reml_criterion == pytest.approx(direct.reml_criterion, abs=1e-8)
     assert fit.update(reml=False).deviance == pytest.approx(1751.93934446321, abs=1e-4)
+
+
+def test_warnings_point_at_the_callers_line() -> None:
+    with pytest.warns(lmerpy.errors.SingularFitWarning) as record:
+        lmerpy.lmer("Yield ~ 1 + (1 | Batch)", datasets.load("dyestuff2"))
+    assert record[0].filename == __file__

@@ -16,12 +16,11 @@ from .errors import DataError
 from .formula import ModelSpec, parse_formula
 from .optimize import optimize_deviance
 from .result import LmerResult, make_result
-from .threads import single_blas_thread
+from .threads import one_blas_thread
 
 __all__ = ["lmer", "refit", "update"]
 
 
-@single_blas_thread
 def lmer(
     formula: str | ModelSpec,
     data: pd.DataFrame,
@@ -58,15 +57,15 @@ def lmer(
         )
         fit = lmerpy.make_result(devfun, record)
     """
-    design = lformula(formula, data, weights=weights, checks=checks)
-    devfun = make_deviance(design, reml=reml)
-    record = optimize_deviance(
-        devfun, lower=devfun.lower, upper=devfun.upper, start=devfun.start, optimizer=optimizer
-    )
-    return make_result(devfun, record)
+    with one_blas_thread():  # a block, not a decorator: warnings keep pointing at the caller
+        design = lformula(formula, data, weights=weights, checks=checks)
+        devfun = make_deviance(design, reml=reml)
+        record = optimize_deviance(
+            devfun, lower=devfun.lower, upper=devfun.upper, start=devfun.start, optimizer=optimizer
+        )
+        return make_result(devfun, record)
 
 
-@single_blas_thread
 def refit(
     fit: LmerResult, response: ArrayLike | None = None, *, reml: bool | None = None
 ) -> LmerResult:
@@ -79,15 +78,16 @@ def refit(
         if y.shape != design.y.shape or not np.all(np.isfinite(y)):
             raise DataError(f"the new response must be {design.nobs} finite numbers")
         design = dataclasses.replace(design, y=y)
-    devfun = make_deviance(design, reml=fit.reml if reml is None else reml)
-    record = optimize_deviance(
-        devfun,
-        lower=devfun.lower,
-        upper=devfun.upper,
-        start=fit.record.final,
-        optimizer=fit.record.optimizer,
-    )
-    return make_result(devfun, record)
+    with one_blas_thread():
+        devfun = make_deviance(design, reml=fit.reml if reml is None else reml)
+        record = optimize_deviance(
+            devfun,
+            lower=devfun.lower,
+            upper=devfun.upper,
+            start=fit.record.final,
+            optimizer=fit.record.optimizer,
+        )
+        return make_result(devfun, record)
 
 
 def update(fit: LmerResult, formula: str | None = None, *, reml: bool | None = None) -> LmerResult:
