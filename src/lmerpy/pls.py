@@ -845,6 +845,35 @@ class PlsWorkspace:
             value = ldL2 - self._sum_log_w + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
         return float(value)
 
+    # -- reweighting (PIRLS) ---------------------------------------------------------------------
+
+    def reweight(self, weights: FloatArray, y: FloatArray) -> None:
+        """Replace the weights and the response: the cross-products are rebuilt (one O(n)
+        pass), the symbolic analysis is kept.  PIRLS calls this once per iteration with the
+        working weights and working response of a generalized model."""
+        w = np.asarray(weights, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        _validate(self._blocks, self._X, y, w, self._offset)
+        self._sum_log_w = float(np.sum(np.log(w)))
+        self._zxy = None
+        self._build_templates(w, np.column_stack([self._X, y - self._offset]))
+
+    def modes(
+        self, lambdas: Sequence[FloatArray], beta: FloatArray | None = None
+    ) -> tuple[FloatArray, FloatArray, float, FloatArray]:
+        """(β, u, log|L|², R_X) at Λθ: the joint PLS solution, or with ``beta`` given the
+        modes u conditional on it.  Raises LinAlgError where the system is not positive
+        definite."""
+        try:
+            f = self._factorise(lambdas)
+        except _NotPositiveDefiniteError as err:
+            raise np.linalg.LinAlgError("PLS system is not positive definite") from err
+        head = self._head(f, reml=False)
+        b = head.beta if beta is None else np.asarray(beta, dtype=np.float64)
+        parts = self._modes(f, b)
+        u = np.concatenate(parts) if parts else np.zeros(0)
+        return b, u, head.ldL2, head.RX
+
     # -- public API --------------------------------------------------------------------------------
 
     @property
