@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
 from .checks import Checks
+from .chunked.fit import lmer_chunked
 from .design import Design, lformula
 from .deviance import make_deviance
 from .errors import DataError
 from .formula import ModelSpec, parse_formula
 from .optimize import optimize_deviance
 from .result import LmerResult, make_result
+from .sources import is_chunked
 from .threads import one_blas_thread
 
 __all__ = ["lmer", "refit", "update"]
@@ -23,22 +28,31 @@ __all__ = ["lmer", "refit", "update"]
 
 def lmer(
     formula: str | ModelSpec,
-    data: pd.DataFrame,
+    data: pd.DataFrame | str | os.PathLike[str] | Sequence[str] | Any,
     *,
     reml: bool = True,
     weights: ArrayLike | str | None = None,
     optimizer: str = "bobyqa",
     checks: Checks | None = None,
+    batch_size: int | None = None,
+    progress: bool | None = None,
 ) -> LmerResult:
     """Fit a linear mixed model by REML (default) or maximum likelihood (lme4: ``lmer``).
 
     Args:
         formula: an lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
-        data: a DataFrame holding every variable the formula names.
+        data: a DataFrame holding every variable the formula names; or data read in
+            chunks: a Parquet file, directory, glob or list of files (streamed with pyarrow,
+            ``lmerpy[parquet]``), or a Dask DataFrame (``lmerpy[dask]``). Chunked data are
+            read twice (a schema, then the cross-products) and never held in memory whole.
         reml: REML (True, lme4's default) or ML (False) estimation.
-        weights: prior weights: an array with one value per row, or a column name.
+        weights: prior weights: an array with one value per row, or a column name (a
+            column name only, for data read in chunks).
         optimizer: ``"bobyqa"`` (lme4's default) or ``"lbfgsb"``.
         checks: severities of the data checks (lme4: ``lmerControl(check.*)``).
+        batch_size: rows per chunk read from Parquet (default one million).
+        progress: show progress bars for passes over chunked data and for the fit
+            (None: only on a terminal, with tqdm installed).
 
     Example:
         >>> import lmerpy
@@ -57,8 +71,13 @@ def lmer(
         )
         fit = lmerpy.make_result(devfun, record)
     """
+    if is_chunked(data):
+        return lmer_chunked(
+            formula, data, reml=reml, weights=weights, optimizer=optimizer, checks=checks,
+            batch_size=batch_size, progress=progress,
+        )  # fmt: skip
     with one_blas_thread():  # a block, not a decorator: warnings keep pointing at the caller
-        design = lformula(formula, data, weights=weights, checks=checks)
+        design = lformula(formula, data, weights=weights, checks=checks)  # type: ignore[arg-type]
         devfun = make_deviance(design, reml=reml)
         record = optimize_deviance(
             devfun, lower=devfun.lower, upper=devfun.upper, start=devfun.start, optimizer=optimizer

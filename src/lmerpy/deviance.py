@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .crossprod import CrossProducts
 from .design import Design
 from .errors import FitError
 from .pls import PlsCriterion, PlsSolution, PlsWorkspace, ReBlock
@@ -30,12 +31,19 @@ class DevianceFunction:
         evaluations: how many times it has been called.
     """
 
-    def __init__(self, design: Design, *, reml: bool = True) -> None:
+    def __init__(
+        self, design: Design, *, reml: bool = True, cross_products: CrossProducts | None = None
+    ) -> None:
         self.design = design
         self.reml = reml
         self.evaluations = 0
-        blocks = [ReBlock(t.factor.codes, t.factor.n_levels, t.lhs.values) for t in design.terms]
-        self.workspace = PlsWorkspace(blocks, design.X, design.y, design.weights, design.offset)
+        if cross_products is None:
+            blocks = [
+                ReBlock(t.factor.codes, t.factor.n_levels, t.lhs.values) for t in design.terms
+            ]
+            self.workspace = PlsWorkspace(blocks, design.X, design.y, design.weights, design.offset)
+        else:  # data read in chunks: the design has no rows
+            self.workspace = PlsWorkspace.from_cross_products(cross_products)
         sizes = [t.n_theta for t in design.terms]
         edges = np.cumsum([0, *sizes])
         self.slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
@@ -43,7 +51,11 @@ class DevianceFunction:
         types = [t.term_type for t in design.terms]
         self.lower = np.concatenate([tt.lower_bounds(p) for tt, p in zip(types, cols, strict=True)])
         self.upper = np.concatenate([tt.upper_bounds(p) for tt, p in zip(types, cols, strict=True)])
-        moment = _moment_start(design)
+        moment = (
+            _moment_start(design)
+            if cross_products is None
+            else _moment_start_from(design, cross_products)
+        )
         self.start = (
             moment
             if moment is not None
@@ -100,6 +112,24 @@ def _moment_start(design: Design) -> NDArray[np.float64] | None:
         means = np.bincount(codes, y) / np.bincount(codes)
         group_vars.append(np.var(means[codes], ddof=1))
     residual = np.var(y, ddof=1) - sum(group_vars)
+    if residual <= 0:
+        return None
+    return np.sqrt(np.asarray(group_vars, dtype=np.float64) / residual)
+
+
+def _moment_start_from(design: Design, cp: CrossProducts) -> NDArray[np.float64] | None:
+    """``_moment_start`` from the sums kept with cross-products accumulated in chunks."""
+    m = cp.moments
+    if m is None or any(t.columns != ["(Intercept)"] or t.spec.type != "us" for t in design.terms):
+        return None
+    n, total, squares = cp.n, float(m.sums[-1]), float(m.gram[-1, -1])
+    mean = total / n
+    group_vars = []
+    for counts, sums in zip(m.level_counts, m.level_y, strict=True):
+        seen = counts > 0
+        means = sums[seen] / counts[seen]
+        group_vars.append(float(np.sum(counts[seen] * means**2) - n * mean**2) / (n - 1))
+    residual = (squares - n * mean**2) / (n - 1) - sum(group_vars)
     if residual <= 0:
         return None
     return np.sqrt(np.asarray(group_vars, dtype=np.float64) / residual)

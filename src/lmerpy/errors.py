@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "ConvergenceWarning",
     "DataError",
+    "DataSourceError",
     "DegenerateModelError",
     "FitError",
     "FormulaError",
@@ -20,6 +21,7 @@ __all__ = [
     "LmerpyWarning",
     "MatplotlibMissingError",
     "MissingColumnError",
+    "MissingDependencyError",
     "ModelTooLargeError",
     "RankDeficiencyWarning",
     "RowsDroppedWarning",
@@ -121,6 +123,16 @@ class DegenerateModelError(LmerpyError):
 class ModelTooLargeError(LmerpyError, MemoryError):
     """The model would need more memory than lmerpy allows itself; the message gives the
     numbers and a way out."""
+
+
+class DataSourceError(DataError):
+    """Data read in chunks could not be read: a Parquet path that matches no file, a file
+    that is not Parquet, a Dask computation that failed."""
+
+
+class MissingDependencyError(LmerpyError, ImportError):
+    """An optional dependency is not installed; the message says which extra to install
+    (``pip install 'lmerpy[parquet]'``, ``'lmerpy[dask]'``, ``'lmerpy[progress]'``)."""
 
 
 class MatplotlibMissingError(LmerpyError, ImportError):

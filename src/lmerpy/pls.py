@@ -29,7 +29,7 @@ Design (after MixedModels.jl's blocked Cholesky):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,10 +37,12 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from .crossprod import CrossProducts, ReBlock
 from .errors import ModelTooLargeError
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+__all__ = ["CrossProducts", "PlsCriterion", "PlsSolution", "PlsWorkspace", "ReBlock"]
 Block = FloatArray | sp.csr_matrix
 """A matrix block: dense 2-D, block-diagonal (n_levels, p, p) stack, or CSR."""
 
@@ -50,17 +52,6 @@ block, 11,585 effects square, already takes tens of seconds per Cholesky factori
 
 _MAX_MAP_ENTRIES = 20_000_000
 """Largest precomputed fill-in map (stored non-zeros); larger fill-ins use sparse products."""
-
-
-@dataclass(frozen=True)
-class ReBlock:
-    """One random-effects term (lhs | g) after lme4's term ordering."""
-
-    codes: IntArray
-    """int64 (n,): level index 0..n_levels-1 of the grouping factor for each row."""
-    n_levels: int
-    lhs: FloatArray
-    """float64 (n, p): the term's left-hand model matrix (e.g. columns [1, Days])."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +79,7 @@ class PlsSolution:
     condvar: list[FloatArray]
     """Per term, (n_levels, p_i, p_i) conditional covariances of b for each level."""
     fitted: FloatArray
-    """(n,) Xβ + Zb + offset."""
+    """(n,) Xβ + Zb + offset (empty for a workspace built from cross-products)."""
 
 
 @dataclass(frozen=True)
@@ -335,12 +326,6 @@ _FULL = _Full()
 _Pattern = sp.csr_matrix | _Full
 
 
-def _level_pattern(rows: IntArray, cols: IntArray, shape: tuple[int, int]) -> sp.csr_matrix:
-    P = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=shape)
-    P.data[:] = 1.0
-    return P
-
-
 def _pattern_product(A: _Pattern, B: _Pattern) -> _Pattern | None:
     """Pattern of A B' (None when empty)."""
     if isinstance(A, _Full) or isinstance(B, _Full):
@@ -395,12 +380,12 @@ class _Structure:
         return [*rows, K] if i < K else rows
 
 
-def _check_dense_size(blocks: Sequence[ReBlock], st: _Structure) -> None:
+def _check_dense_size(n_levels: Sequence[int], dims: Sequence[int], st: _Structure) -> None:
     """Refuse, before allocating, a factorisation whose dense blocks exceed MAX_DENSE_BYTES."""
-    sizes = [b.n_levels * b.lhs.shape[1] for b in blocks]
-    dense = [(i, sizes[i]) for i in range(len(blocks)) if st.dense_diag[i]]
+    sizes = [m * p for m, p in zip(n_levels, dims, strict=True)]
+    dense = [(i, sizes[i]) for i in range(len(sizes)) if st.dense_diag[i]]
     total = sum(8 * q * q for _, q in dense)
-    stacked = sum(8 * b.n_levels * b.lhs.shape[1] ** 2 for b in blocks)
+    stacked = sum(8 * m * p**2 for m, p in zip(n_levels, dims, strict=True))
     if stacked > MAX_DENSE_BYTES:  # the per-level blocks alone: levels × columns²
         raise ModelTooLargeError(
             f"the random effects need {stacked / 2**30:.1f} GiB for their per-level blocks "
@@ -414,20 +399,43 @@ def _check_dense_size(blocks: Sequence[ReBlock], st: _Structure) -> None:
             f"in lme4's order alone is {q} x {q}); the limit is {MAX_DENSE_BYTES / 2**30:.0f} "
             "GiB. Crossed grouping factors with many levels fill in: fewer levels for the "
             "second-largest factor, or nesting it in the first, keeps the blocks sparse"
+            + _way_out(total)
         )
 
 
-def _analyse(blocks: Sequence[ReBlock]) -> _Structure:
-    """Symbolic factorisation: which blocks are non-zero, dense, and who fills them in."""
-    K = len(blocks)
+def _way_out(needed: int) -> str:
+    """How to allow a larger dense block, and whether this machine has the memory."""
+    free = _available_memory()
+    have = f"; this machine has {free / 2**30:.1f} GiB available" if free else ""
+    return (
+        f". The factor with the most levels is already first (lme4's order); to fit anyway, "
+        f"raise lmerpy.pls.MAX_DENSE_BYTES above {needed} bytes (about twice that in memory "
+        f"is needed while factoring{have})"
+    )
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to this process (None where the system does not say)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _analyse(n_levels: Sequence[int], pairs: Mapping[tuple[int, int], sp.csr_matrix]) -> _Structure:
+    """Symbolic factorisation: which blocks are non-zero, dense, and who fills them in.
+    ``pairs[(j, i)]`` (j > i) has a non-zero where levels of terms j and i share a row."""
+    K = len(n_levels)
     pat: dict[tuple[int, int], _Pattern] = {}
-    for j in range(K):
-        for i in range(j):
-            P = _level_pattern(
-                blocks[j].codes, blocks[i].codes, (blocks[j].n_levels, blocks[i].n_levels)
-            )
-            if P.nnz:
-                pat[(j, i)] = P
+    for (j, i), counts in pairs.items():
+        if counts.nnz:
+            P = sp.csr_matrix(counts, copy=True)
+            P.data[:] = 1.0
+            pat[(j, i)] = P
     contributors: dict[tuple[int, int], list[int]] = {
         (j, i): [] for j in range(K + 1) for i in range(j + 1)
     }
@@ -442,7 +450,7 @@ def _analyse(blocks: Sequence[ReBlock]) -> _Structure:
                 continue
             contributors[(K, j)].append(k)
             contributors[(j, j)].append(k)
-            if _fills_off_diagonal(pat[(j, k)], blocks[j].n_levels):
+            if _fills_off_diagonal(pat[(j, k)], n_levels[j]):
                 dense_diag[j] = True
             for i in range(k + 1, j):
                 if (i, k) not in pat:
@@ -591,25 +599,6 @@ def _copy_block(template: Block, scale: float) -> tuple[Block, FloatArray]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _z_matrix(block: ReBlock) -> sp.csr_matrix:
-    """The n × (n_levels p) model matrix of one term (level-major columns)."""
-    n, p = block.lhs.shape
-    indices = (block.codes[:, None] * p + np.arange(p)).ravel()
-    indptr = np.arange(0, n * p + 1, p)
-    return sp.csr_matrix((block.lhs.ravel().copy(), indices, indptr), shape=(n, block.n_levels * p))
-
-
-def _diag_cross(block: ReBlock, w: FloatArray) -> FloatArray:
-    """The level blocks of Z_i'WZ_i, shape (n_levels, p, p)."""
-    m, p = block.n_levels, block.lhs.shape[1]
-    out = np.empty((m, p, p))
-    for a in range(p):
-        for c in range(p):
-            weights = w * block.lhs[:, a] * block.lhs[:, c]
-            out[:, a, c] = np.bincount(block.codes, weights=weights, minlength=m)
-    return out
-
-
 def _dense_from_blocks(D: FloatArray) -> FloatArray:
     m, p, _ = D.shape
     out = np.zeros((m * p, m * p))
@@ -648,6 +637,15 @@ class _Factorisation:
     """Non-zero blocks L[j, i], j > i (j = K is the [X y] block row, (p + 1) × q_i)."""
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """The rows a workspace was built from (kept for fitted values and reweighting)."""
+
+    blocks: tuple[ReBlock, ...]
+    X: FloatArray
+    offset: FloatArray
+
+
 class PlsWorkspace:
     """Cross products of [Z X y] and the blocked Cholesky factorisation of the PLS problem."""
 
@@ -661,7 +659,7 @@ class PlsWorkspace:
     ) -> None:
         """Build the cross-product blocks of [Z X y] once (one O(n) pass), weighted by prior
         weights, with y replaced by y - offset."""
-        self._blocks = tuple(
+        rows = tuple(
             ReBlock(
                 np.asarray(b.codes, dtype=np.int64),
                 int(b.n_levels),
@@ -669,32 +667,45 @@ class PlsWorkspace:
             )
             for b in blocks
         )
-        self._X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         n = y.shape[0]
-        w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)
         off = np.zeros(n) if offset is None else np.asarray(offset, dtype=np.float64)
-        _validate(self._blocks, self._X, y, w, off)
-        self._n, self._p, self._offset = int(n), int(self._X.shape[1]), off
-        self._sum_log_w = float(np.sum(np.log(w)))
-        self._dims = [b.lhs.shape[1] for b in self._blocks]
-        self._struct = _analyse(self._blocks)
-        _check_dense_size(self._blocks, self._struct)
+        _validate(rows, X, y, np.ones(n) if w is None else w, off)
+        self._rows: _Rows | None = _Rows(rows, X, off)
+        cp = CrossProducts.from_rows(rows, X, y, w, None if offset is None else off, moments=False)
+        self._setup(cp)
+
+    @classmethod
+    def from_cross_products(cls, cp: CrossProducts) -> PlsWorkspace:
+        """A workspace from accumulated cross-products alone (no rows: ``solve`` then returns
+        no fitted values, and ``reweight`` is not available)."""
+        if cp.p < 1 or cp.n < 1:
+            raise ValueError("cross-products need at least one row and one column of X")
+        ws = cls.__new__(cls)
+        ws._rows = None
+        ws._setup(cp)
+        return ws
+
+    def _setup(self, cp: CrossProducts) -> None:
+        self._n, self._p, self._sum_log_w = int(cp.n), cp.p, float(cp.sum_log_w)
+        self._levels, self._dims = cp.n_levels, cp.dims
+        self._struct = _analyse(self._levels, cp.pairs)
+        _check_dense_size(self._levels, self._dims, self._struct)
         self._zxy: FloatArray | None = None
-        self._build_templates(w, np.column_stack([self._X, y - off]))
+        self._build_templates(cp)
 
     # -- construction ---------------------------------------------------------------------------
 
-    def _build_templates(self, w: FloatArray, XY: FloatArray) -> None:
+    def _build_templates(self, cp: CrossProducts) -> None:
         """Unscaled blocks of [Z X y]'W[Z X y] and the fill-in maps into them."""
-        st, K = self._struct, len(self._blocks)
-        WZ = [sp.csr_matrix(_z_matrix(b).multiply(w[:, None])) for b in self._blocks]
-        Z = [_z_matrix(b) for b in self._blocks]
+        st, K = self._struct, len(self._dims)
+        sizes = [m * p for m, p in zip(self._levels, self._dims, strict=True)]
         S: dict[tuple[int, int], sp.csr_matrix] = {}
         for j, i in st.nonzero:
-            S[(j, i)] = sp.csr_matrix(Z[j].T @ WZ[i])
-            S[(j, i)].sum_duplicates()
-            S[(j, i)].sort_indices()
+            found = cp.off.get((j, i))
+            S[(j, i)] = found if found is not None else sp.csr_matrix((sizes[j], sizes[i]))
         # Precomputed fill-in for pairs of pristine term blocks beside a block-diagonal column.
         prods: dict[tuple[int, int, int], _PairProducts] = {}
         for (j, i), ks in st.contributors.items():
@@ -705,8 +716,7 @@ class PlsWorkspace:
                 if pp is not None:
                     prods[(j, i, k)] = pp
         tmpl: dict[tuple[int, int], Block] = {}
-        for i, blk in enumerate(self._blocks):
-            D = _diag_cross(blk, w)
+        for i, D in enumerate(cp.diag):
             tmpl[(i, i)] = _dense_from_blocks(D) if st.dense_diag[i] else D
         for j, i in st.nonzero:
             if st.dense_diag[i]:
@@ -719,8 +729,8 @@ class PlsWorkspace:
                 ]
                 tmpl[(j, i)] = _csr_with_pattern(S[(j, i)], extra)
         for i in range(K):
-            tmpl[(K, i)] = np.ascontiguousarray(np.asarray(WZ[i].T @ XY).T)
-        tmpl[(K, K)] = XY.T @ (w[:, None] * XY)
+            tmpl[(K, i)] = cp.zxy[i]
+        tmpl[(K, K)] = cp.xy
         self._tmpl = tmpl
         # A dense diagonal block of a scalar term is only read through its lower triangle
         # (Λ-scaling is a scalar and the Cholesky reads row >= col): no need to mirror.
@@ -732,7 +742,7 @@ class PlsWorkspace:
 
     def _plan_contributions(self, S: dict[tuple[int, int], sp.csr_matrix]) -> None:
         """Split each block's fill-in into precomputed (unscaled) and generic (factor) parts."""
-        st, K = self._struct, len(self._blocks)
+        st, K = self._struct, len(self._dims)
         self._map_in: dict[tuple[int, int], list[tuple[int, _GramMap]]] = {}
         self._xy_in: dict[tuple[int, int], list[tuple[int, Block]]] = {}
         self._generic_in: dict[tuple[int, int], list[int]] = {}
@@ -755,8 +765,8 @@ class PlsWorkspace:
     # -- factorisation ---------------------------------------------------------------------------
 
     def _templates_T(self, lambdas: Sequence[FloatArray]) -> list[FloatArray | None]:
-        if len(lambdas) != len(self._blocks):
-            raise ValueError(f"expected {len(self._blocks)} covariance factors")
+        if len(lambdas) != len(self._dims):
+            raise ValueError(f"expected {len(self._dims)} covariance factors")
         T: list[FloatArray | None] = []
         for lam, p in zip(lambdas, self._dims, strict=True):
             Ti = np.asarray(lam, dtype=np.float64)
@@ -775,7 +785,7 @@ class PlsWorkspace:
         off: dict[tuple[int, int], Block],
     ) -> Block:
         """Block (j, i) of the matrix to factor, minus the fill-in from columns k < i."""
-        K = len(self._blocks)
+        K = len(self._dims)
         s = _scalar_factor(T[j], T[i])
         U, buffer = _copy_block(self._tmpl[(j, i)], 1.0 if s is None else s)
         for k, gmap in self._map_in[(j, i)]:
@@ -803,7 +813,7 @@ class PlsWorkspace:
     def _factorise(self, lambdas: Sequence[FloatArray]) -> _Factorisation:
         """Blocked, left-looking Cholesky factorisation; raises _NotPositiveDefiniteError."""
         T = self._templates_T(lambdas)
-        K = len(self._blocks)
+        K = len(self._dims)
         diag: list[_Diag] = []
         off: dict[tuple[int, int], Block] = {}
         q_flat: dict[int, FloatArray] = {}
@@ -853,10 +863,14 @@ class PlsWorkspace:
         working weights and working response of a generalized model."""
         w = np.asarray(weights, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
-        _validate(self._blocks, self._X, y, w, self._offset)
-        self._sum_log_w = float(np.sum(np.log(w)))
+        rows = self._rows
+        if rows is None:
+            raise ValueError("a workspace built from cross-products has no rows to reweight")
+        _validate(rows.blocks, rows.X, y, w, rows.offset)
+        cp = CrossProducts.from_rows(rows.blocks, rows.X, y, w, rows.offset, moments=False)
+        self._sum_log_w = cp.sum_log_w
         self._zxy = None
-        self._build_templates(w, np.column_stack([self._X, y - self._offset]))
+        self._build_templates(cp)
 
     def modes(
         self, lambdas: Sequence[FloatArray], beta: FloatArray | None = None
@@ -889,7 +903,7 @@ class PlsWorkspace:
     @property
     def q(self) -> int:
         """Number of random effects."""
-        return sum(b.n_levels * p for b, p in zip(self._blocks, self._dims, strict=True))
+        return sum(m * p for m, p in zip(self._levels, self._dims, strict=True))
 
     def objective(self, lambdas: Sequence[FloatArray], reml: bool) -> float:
         """lme4's profiled deviance (ML) or REML criterion at Λθ (np.inf if a Cholesky fails).
@@ -899,7 +913,7 @@ class PlsWorkspace:
           ML:   ldL2 - sum(log w) + n (1 + log(2π pwrss / n))
           REML: ldL2 - sum(log w) + ldRX2 + (n - p)(1 + log(2π pwrss / (n - p)))
         """
-        if len(self._blocks) == 1:
+        if len(self._dims) == 1:
             value = self._one_term_objective(self._templates_T(lambdas)[0], reml)
             return value if np.isfinite(value) else np.inf
         try:
@@ -952,7 +966,7 @@ class PlsWorkspace:
             raise np.linalg.LinAlgError("PLS system is not positive definite") from err
         head = self._head(f, reml)
         objective, ldL2, ldRX2, pwrss = head.objective, head.ldL2, head.ldRX2, head.pwrss
-        K, p, RX, beta = len(self._blocks), self._p, head.RX, head.beta
+        K, p, RX, beta = len(self._dims), self._p, head.RX, head.beta
         u_parts = self._modes(f, beta)
         T = self._templates_T(lambdas)
         b_parts = []
@@ -960,9 +974,7 @@ class PlsWorkspace:
             assert Tk is not None
             b_parts.append((uk.reshape(-1, p_k) @ Tk.T).ravel())
         sigma = float(np.sqrt(pwrss / (self._n - p if reml else self._n)))
-        fitted = self._X @ beta + self._offset
-        for blk, bk in zip(self._blocks, b_parts, strict=True):
-            fitted += np.einsum("na,na->n", blk.lhs, bk.reshape(blk.n_levels, -1)[blk.codes])
+        fitted = self._fitted(beta, b_parts)
         condvar = []
         for k in range(K):
             Tk = T[k]
@@ -986,9 +998,19 @@ class PlsWorkspace:
 
     # -- solution helpers ----------------------------------------------------------------------
 
+    def _fitted(self, beta: FloatArray, b_parts: Sequence[FloatArray]) -> FloatArray:
+        """Xβ + Zb + offset on the rows (empty without rows)."""
+        rows = self._rows
+        if rows is None:
+            return np.zeros(0)
+        fitted = rows.X @ beta + rows.offset
+        for blk, bk in zip(rows.blocks, b_parts, strict=True):
+            fitted += np.einsum("na,na->n", blk.lhs, bk.reshape(blk.n_levels, -1)[blk.codes])
+        return fitted
+
     def _modes(self, f: _Factorisation, beta: FloatArray) -> list[FloatArray]:
         """Spherical modes u from L_Z' u = c_u - L_XZ' β (blocked back substitution)."""
-        K, p = len(self._blocks), self._p
+        K, p = len(self._dims), self._p
         u: list[FloatArray] = [np.zeros(0)] * K
         for k in reversed(range(K)):
             LK = _to_dense(f.off[(K, k)])
@@ -1001,7 +1023,7 @@ class PlsWorkspace:
 
     def _inverse_col_gram(self, f: _Factorisation, k: int) -> FloatArray:
         """Level blocks of (L_Z L_Z')⁻¹ for term k: the blocks of M' M, M = L_Z⁻¹[:, term k]."""
-        K, p = len(self._blocks), self._dims[k]
+        K, p = len(self._dims), self._dims[k]
         M: dict[int, Block] = {k: f.diag[k].inverse()}
         G = _col_gram_blocks(M[k], p)
         for i in range(k + 1, K):

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .design import Design, RandomEffectsTerm
 from .deviance import DevianceFunction
-from .errors import ConvergenceWarning, SingularFitWarning
+from .errors import ConvergenceWarning, DataError, SingularFitWarning
 from .optimize import OptimizerRecord
 from .pls import PlsSolution
 from .predict import predict, simulate
@@ -272,11 +272,20 @@ class LmerResult:
     # ---- per observation ------------------------------------------------------------------------
     @cached_property
     def fitted(self) -> pd.Series:
+        self._require_rows("fitted values")
         return pd.Series(self.solution.fitted, index=self.design.rows, name="fitted")
 
     @cached_property
     def residuals(self) -> pd.Series:
+        self._require_rows("residuals")
         return pd.Series(self.design.y - self.solution.fitted, index=self.design.rows, name="resid")
+
+    def _require_rows(self, what: str) -> None:
+        if self.design.streamed_rows is not None:
+            raise DataError(
+                f"the {what} of a fit to data read in chunks are not kept in memory: "
+                "lmerpy.write_fitted(fit, data, path) writes them to Parquet"
+            )
 
     def _term_modes(self) -> list[NDArray[np.float64]]:
         out, start = [], 0

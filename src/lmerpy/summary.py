@@ -61,7 +61,9 @@ class Summary:
             lines.append(f"REML criterion at convergence: {self.criteria['REML criterion']:.1f}")
         else:
             lines.append(_numbers_line(self.criteria, ".1f"))
-        lines += ["", "Scaled residuals:", _numbers_line(self.scaled_residuals, ".4f"), ""]
+        if self.scaled_residuals.notna().any():  # not for data read in chunks
+            lines += ["", "Scaled residuals:", _numbers_line(self.scaled_residuals, ".4f")]
+        lines.append("")
         lines += [
             "Random effects:",
             random_effects_text(self.random_effects),
@@ -115,11 +117,7 @@ def summarize(fit: LmerResult, ddf: str = "satterthwaite") -> Summary:
             {"AIC": fit.aic, "BIC": fit.bic, "logLik": fit.loglik, "deviance": fit.deviance,
              "df.resid": fit.df_residual}
         )  # fmt: skip
-    resid = fit.residuals.to_numpy() / fit.sigma
-    if fit.design.weights is not None:
-        resid = resid * np.sqrt(fit.design.weights)
-    quantiles = np.quantile(resid, [0, 0.25, 0.5, 0.75, 1])
-    scaled = pd.Series(quantiles, index=["Min", "1Q", "Median", "3Q", "Max"])
+    scaled = _scaled_residuals(fit)
     vcov = fit.vcov.to_numpy()
     sd = np.sqrt(np.diag(vcov))
     corr = pd.DataFrame(vcov / np.outer(sd, sd), index=fit.vcov.index, columns=fit.vcov.columns)
@@ -127,6 +125,17 @@ def summarize(fit: LmerResult, ddf: str = "satterthwaite") -> Summary:
         title, fit.design.spec.formula, criteria, scaled, random_effects_table(fit), fit.nobs,
         fit.ngroups, fit.coef_table(ddf), corr, fit.messages,
     )  # fmt: skip
+
+
+def _scaled_residuals(fit: LmerResult) -> pd.Series:
+    """Quantiles of the scaled residuals (NaN for data read in chunks: no rows in memory)."""
+    names = ["Min", "1Q", "Median", "3Q", "Max"]
+    if fit.design.streamed_rows is not None:
+        return pd.Series(np.nan, index=names)
+    resid = fit.residuals.to_numpy() / fit.sigma
+    if fit.design.weights is not None:
+        resid = resid * np.sqrt(fit.design.weights)
+    return pd.Series(np.quantile(resid, [0, 0.25, 0.5, 0.75, 1]), index=names)
 
 
 def _numbers_line(values: pd.Series, fmt: str) -> str:

@@ -100,6 +100,9 @@ class Design:
         dropped_rows: how many rows were dropped for missing values.
         dropped_columns: fixed-effect columns dropped for rank deficiency.
         messages: warnings raised while building the design (kept for the result).
+        streamed_rows: for data read in chunks (a Parquet dataset, a Dask DataFrame), the
+            number of rows used; ``y``, ``X`` and the terms' row arrays are then empty, and
+            the fit works from the cross-products alone. None for data in memory.
     """
 
     spec: ModelSpec
@@ -116,10 +119,11 @@ class Design:
     dropped_rows: int = 0
     dropped_columns: tuple[str, ...] = ()
     messages: tuple[str, ...] = ()
+    streamed_rows: int | None = None
 
     @property
     def nobs(self) -> int:
-        return len(self.y)
+        return len(self.y) if self.streamed_rows is None else self.streamed_rows
 
     @property
     def Z(self) -> sp.csc_matrix:

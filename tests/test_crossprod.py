@@ -1,0 +1,130 @@
+"""Cross-products of [Z X y] (lmerpy.crossprod): they add up over any split of the rows,
+merge, save and load, and a workspace built from them is the workspace built from the rows."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmerpy import CrossProducts
+from lmerpy.pls import PlsWorkspace, ReBlock
+
+N = 120
+
+
+def _problem(
+    seed: int, n: int = N
+) -> tuple[list[ReBlock], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Three crossed terms (one vector-valued), weights and an offset."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    blocks = [
+        ReBlock(rng.integers(0, 12, n), 12, np.column_stack([np.ones(n), x])),
+        ReBlock(rng.integers(0, 7, n), 7, np.ones((n, 1))),
+        ReBlock(rng.integers(0, 3, n), 3, np.ones((n, 1))),
+    ]
+    X = np.column_stack([np.ones(n), x, rng.normal(size=n)])
+    y = 100.0 + X @ [1.0, 2.0, -1.0] + rng.normal(size=n)
+    return blocks, X, y, rng.uniform(0.5, 2.0, n), rng.normal(size=n)
+
+
+def _rows(
+    blocks: list[ReBlock], X: np.ndarray, y: np.ndarray, w: np.ndarray, off: np.ndarray, rows: slice
+) -> CrossProducts:
+    part = [ReBlock(b.codes[rows], b.n_levels, b.lhs[rows]) for b in blocks]
+    return CrossProducts.from_rows(part, X[rows], y[rows], w[rows], off[rows])
+
+
+def _assert_same(a: CrossProducts, b: CrossProducts) -> None:
+    assert a.n == b.n
+    assert a.sum_log_w == pytest.approx(b.sum_log_w, rel=1e-12)
+    for da, db in zip(a.diag, b.diag, strict=True):
+        np.testing.assert_allclose(da, db, rtol=1e-12, atol=1e-10)
+    for za, zb in zip(a.zxy, b.zxy, strict=True):
+        np.testing.assert_allclose(za, zb, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(a.xy, b.xy, rtol=1e-12)
+    assert set(a.pairs) == set(b.pairs)
+    for key in a.pairs:
+        assert (a.pairs[key] != b.pairs[key]).nnz == 0  # counts: exact
+        np.testing.assert_allclose(
+            a.off[key].toarray(), b.off[key].toarray(), rtol=1e-12, atol=1e-10
+        )
+    assert a.moments is not None and b.moments is not None
+    np.testing.assert_allclose(a.moments.gram, b.moments.gram, rtol=1e-12)
+    assert (a.moments.y_min, a.moments.y_max) == (b.moments.y_min, b.moments.y_max)
+    for ca, cb in zip(a.moments.level_counts, b.moments.level_counts, strict=True):
+        np.testing.assert_array_equal(ca, cb)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cuts=st.lists(st.integers(min_value=0, max_value=N), max_size=8),
+    seed=st.integers(min_value=0, max_value=3),
+    order=st.randoms(use_true_random=False),
+)
+def test_any_split_of_the_rows_gives_the_same_blocks(cuts: list[int], seed: int, order) -> None:
+    """Chunks of any sizes (empty ones, ones missing levels), added in any order."""
+    blocks, X, y, w, off = _problem(seed)
+    whole = CrossProducts.from_rows(blocks, X, y, w, off)
+    edges = [0, *sorted(cuts), N]
+    parts = [_rows(blocks, X, y, w, off, slice(a, b)) for a, b in itertools.pairwise(edges)]
+    order.shuffle(parts)
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    _assert_same(total, whole)
+
+
+def test_the_workspace_from_cross_products_is_the_workspace_from_the_rows() -> None:
+    blocks, X, y, w, off = _problem(7)
+    from_rows = PlsWorkspace(blocks, X, y, weights=w, offset=off)
+    halves = _rows(blocks, X, y, w, off, slice(0, 50)) + _rows(blocks, X, y, w, off, slice(50, N))
+    from_cp = PlsWorkspace.from_cross_products(halves)
+    lambdas = [np.array([[1.2, 0.0], [0.3, 0.4]]), np.array([[0.7]]), np.array([[2.0]])]
+    for reml in (True, False):
+        assert from_cp.objective(lambdas, reml) == pytest.approx(
+            from_rows.objective(lambdas, reml), rel=1e-12
+        )
+        a, b = from_rows.solve(lambdas, reml), from_cp.solve(lambdas, reml)
+        np.testing.assert_allclose(b.beta, a.beta, rtol=1e-10)
+        np.testing.assert_allclose(b.b, a.b, rtol=1e-9, atol=1e-12)
+        assert b.fitted.size == 0 and a.fitted.size == N  # no rows, no fitted values
+    assert (from_cp.n, from_cp.p, from_cp.q) == (from_rows.n, from_rows.p, from_rows.q)
+
+
+def test_a_workspace_without_rows_cannot_reweight() -> None:
+    blocks, X, y, w, off = _problem(1)
+    ws = PlsWorkspace.from_cross_products(CrossProducts.from_rows(blocks, X, y, w, off))
+    with pytest.raises(ValueError, match="no rows to reweight"):
+        ws.reweight(w, y)
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    blocks, X, y, w, off = _problem(2)
+    cp = CrossProducts.from_rows(blocks, X, y, w, off)
+    cp.save(tmp_path / "cp.npz")
+    loaded = CrossProducts.load(tmp_path / "cp.npz")
+    _assert_same(loaded, cp)
+    np.testing.assert_array_equal(loaded.xy, cp.xy)  # bit for bit
+
+
+def test_cross_products_of_different_models_do_not_add() -> None:
+    blocks, X, y, w, off = _problem(3)
+    cp = CrossProducts.from_rows(blocks, X, y, w, off)
+    other = CrossProducts.from_rows(blocks[:2], X, y, w, off)
+    with pytest.raises(ValueError, match="different models"):
+        cp + other
+
+
+def test_loading_a_file_that_is_not_cross_products_is_a_clear_error(tmp_path: Path) -> None:
+    import lmerpy
+
+    path = tmp_path / "other.npz"
+    np.savez(path, a=np.zeros(3))
+    with pytest.raises(lmerpy.errors.DataError, match="not a file of lmerpy cross-products"):
+        CrossProducts.load(path)
