@@ -96,17 +96,20 @@ class ParquetSource:
         return result
 
     def chunks(self, *, columns: Sequence[str], label: str) -> Iterator[pd.DataFrame]:
-        batches = self._batches(columns)
+        """Batches file by file, row group by row group, without read-ahead: memory is a
+        batch or so, however large the files."""
         with progress_bar(self.progress, desc=label, total=self._rows(), unit="rows") as bar:
-            while True:
-                try:
-                    batch = next(batches)
-                except StopIteration:
-                    return
-                except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
-                    raise DataSourceError(f"reading the Parquet data failed: {exc}") from None
-                yield batch.to_pandas()
-                bar.update(batch.num_rows)
+            for path in self.dataset.files:
+                batches = self._batches(path, columns)
+                while True:
+                    try:
+                        batch = next(batches)
+                    except StopIteration:
+                        break
+                    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+                        raise DataSourceError(f"reading {path!r} failed: {exc}") from None
+                    yield batch.to_pandas()
+                    bar.update(batch.num_rows)
 
     def _rows(self) -> int | None:
         try:
@@ -114,15 +117,15 @@ class ParquetSource:
         except (OSError, ValueError):
             return None
 
-    def _batches(self, columns: Sequence[str]) -> Iterator[Any]:
+    def _batches(self, path: str, columns: Sequence[str]) -> Iterator[Any]:
+        import pyarrow.parquet as pq
+
         try:
+            file = pq.ParquetFile(path, pre_buffer=False)
             return iter(
-                self.dataset.to_batches(
-                    columns=list(columns),
-                    batch_size=self.batch_size,
-                    batch_readahead=2,
-                    fragment_readahead=1,
+                file.iter_batches(
+                    batch_size=self.batch_size, columns=list(columns), use_threads=False
                 )
             )
         except (OSError, ValueError) as exc:
-            raise DataSourceError(f"reading the Parquet data failed: {exc}") from None
+            raise DataSourceError(f"reading {path!r} failed: {exc}") from None
