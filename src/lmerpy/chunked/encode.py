@@ -39,7 +39,7 @@ class _Part:
 
     name: str
     labels: list[str]
-    values: list[Any] | None
+    values: NDArray[Any] | None
     """Sorted distinct values (None for a pandas Categorical, coded through its labels)."""
 
     def codes(self, column: pd.Series) -> IntArray:
@@ -48,8 +48,10 @@ class _Part:
                 pd.Index([str(c) for c in column.cat.categories])
             )
             codes = np.asarray(own, dtype=np.int64)[column.cat.codes.to_numpy()]
-        elif self.values is not None and _all_numbers(self.values):
-            codes = _search(np.asarray(self.values, dtype=np.float64), column.to_numpy())
+        elif self.values is not None and self.values.dtype.kind in "iu":
+            codes = _lookup(self.values, column.to_numpy())
+        elif self.values is not None and self.values.dtype.kind == "f":
+            codes = _search(self.values.astype(np.float64), column.to_numpy())
         else:
             values = pd.Index(self.values if self.values is not None else self.labels)
             codes = np.asarray(values.get_indexer(pd.Index(column.to_numpy())), dtype=np.int64)
@@ -61,8 +63,17 @@ class _Part:
         return codes
 
 
-def _all_numbers(values: list[Any]) -> bool:
-    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+def _lookup(sorted_values: NDArray[Any], values: NDArray[Any]) -> IntArray:
+    """Codes of integer ids: a table lookup when the ids span a range not much larger than
+    their number (the usual 0..n-1 or 1..n ids), else a binary search."""
+    low, high = int(sorted_values[0]), int(sorted_values[-1])
+    if values.dtype.kind not in "iu" or high - low > 4 * sorted_values.size + 1024:
+        return _search(sorted_values.astype(np.float64), values)
+    table = np.full(high - low + 1, -1, dtype=np.int64)
+    table[sorted_values - low] = np.arange(sorted_values.size)
+    shifted = values.astype(np.int64) - low
+    inside = (shifted >= 0) & (shifted <= high - low)
+    return np.where(inside, table[np.clip(shifted, 0, high - low)], -1)
 
 
 def _search(sorted_values: NDArray[np.float64], values: NDArray[Any]) -> IntArray:
@@ -97,7 +108,14 @@ class GroupCoder:
     def n_levels(self) -> int:
         return int(self.keys.size)
 
+    @cached_property
+    def _all_seen(self) -> bool:
+        size = len(self.parts[0].labels)
+        return bool(self.keys.size == size and (size == 0 or self.keys[-1] == size - 1))
+
     def codes(self, frame: pd.DataFrame) -> IntArray:
+        if len(self.parts) == 1 and self._all_seen:  # levels are the variable's values
+            return self.parts[0].codes(frame[self.parts[0].name])
         key = self._key([p.codes(frame[p.name]) for p in self.parts])
         pos = np.minimum(np.searchsorted(self.keys, key), self.keys.size - 1)
         if key.size and not np.all(self.keys[pos] == key):
@@ -114,9 +132,8 @@ class GroupCoder:
         sizes = [len(p.labels) for p in parts]
         keys: NDArray[Any]
         if len(parts) == 1:
-            seen = schema.levels.get(group[0], [])
-            index = pd.Index(parts[0].labels)
-            keys = np.asarray(index.get_indexer(pd.Index([_label(v) for v in seen])))
+            seen = schema.levels.get(group[0], np.zeros(0))
+            keys = np.asarray(pd.Index(parts[0].labels).get_indexer(pd.Index(_labels(seen))))
         else:
             combos = schema.interactions.get(":".join(group), [])
             frame = pd.DataFrame(combos, columns=list(group))
@@ -128,8 +145,15 @@ class GroupCoder:
 def _part(name: str, schema: Schema) -> _Part:
     if name in schema.categories:
         return _Part(name, list(schema.categories[name]), None)
-    values = schema.levels.get(name, [])
-    return _Part(name, [_label(v) for v in values], values)
+    values = schema.levels.get(name, np.zeros(0))
+    return _Part(name, _labels(values), values)
+
+
+def _labels(values: NDArray[Any]) -> list[str]:
+    """R's factor labels of sorted values (``grouping.level_labels``)."""
+    if values.dtype.kind in "iu":
+        return [str(v) for v in values.tolist()]
+    return [_label(v) for v in values.tolist()]
 
 
 class Encoder:
@@ -221,14 +245,14 @@ class Encoder:
 def _schema_frame(schema: Schema, spec: ModelSpec) -> pd.DataFrame:
     """A small frame holding every level of every categorical variable (other columns 1.0 and 2.0),
     on which formulaic learns the encoding."""
-    sizes = [len(v) for v in schema.levels.values()] + [len(c) for c in schema.categories.values()]
+    sizes = [v.size for v in schema.levels.values()] + [len(c) for c in schema.categories.values()]
     n = max([2, *sizes])
     columns: dict[str, Any] = {}
     for name in spec.variables:
         if name in schema.categories:
             cats = schema.categories[name]
             columns[name] = pd.Categorical(np.resize(np.asarray(cats, dtype=object), n), cats)
-        elif schema.levels.get(name):
+        elif name in schema.levels and schema.levels[name].size:
             values = pd.Series(schema.levels[name])
             columns[name] = values.iloc[np.arange(n) % len(values)].to_numpy()
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,11 @@ class Moment:
         return Moment(n, mean, m2)
 
 
-@dataclass(frozen=True)
+Values = np.ndarray[Any, Any]
+"""Sorted distinct values of a column (numbers, or objects such as strings)."""
+
+
+@dataclass(frozen=True, eq=False)
 class Schema:
     """What encoding the chunks needs, from the complete cases of the rows scanned so far.
 
@@ -69,10 +74,15 @@ class Schema:
     weights: str | None = None
     rows: int = 0
     dropped: int = 0
-    levels: dict[str, list[Any]] = field(default_factory=dict)
+    levels: dict[str, Values] = field(default_factory=dict)
     categories: dict[str, list[str]] = field(default_factory=dict)
     interactions: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     moments: dict[str, Moment] = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Schema) and self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def spec(self) -> ModelSpec:
@@ -109,7 +119,7 @@ class Schema:
             "weights": self.weights,
             "rows": self.rows,
             "dropped": self.dropped,
-            "levels": {k: [_plain(v) for v in vs] for k, vs in self.levels.items()},
+            "levels": {k: vs.tolist() for k, vs in self.levels.items()},
             "categories": self.categories,
             "interactions": {
                 k: [[_plain(v) for v in t] for t in ts] for k, ts in self.interactions.items()
@@ -126,7 +136,7 @@ class Schema:
             data["weights"],
             int(data["rows"]),
             int(data["dropped"]),
-            {k: list(v) for k, v in data["levels"].items()},
+            {k: _array(v) for k, v in data["levels"].items()},
             {k: list(v) for k, v in data["categories"].items()},
             {k: [tuple(t) for t in v] for k, v in data["interactions"].items()},
             {k: Moment(int(v[0]), float(v[1]), float(v[2])) for k, v in data["moments"].items()},
@@ -140,11 +150,17 @@ def _merge(a: dict[str, Any], b: dict[str, Any], combine: Any) -> dict[str, Any]
     return out
 
 
-def _union_sorted(a: list[Any], b: list[Any]) -> list[Any]:
+def _union_sorted(a: Values, b: Values) -> Values:
     try:
-        return sorted(set(a) | set(b))
+        return np.union1d(a, b)
     except TypeError:
         raise DataError("a categorical column mixes values that cannot be ordered") from None
+
+
+def _array(values: list[Any]) -> Values:
+    """Values read back from JSON: numbers as numbers, anything else as objects."""
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    return np.asarray(values) if numeric and values else np.asarray(values, dtype=object)
 
 
 def _union_tuples(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -163,7 +179,7 @@ def _plain(value: Any) -> Any:
 
 def scan_chunk(formula: str, chunk: pd.DataFrame, weights: str | None = None) -> Schema:
     """The schema of one chunk's complete cases."""
-    spec = parse_formula(formula)
+    spec = _parsed(formula)
     used = [*spec.variables, *([weights] if weights else [])]
     for name in used:
         if name not in chunk.columns:
@@ -173,7 +189,7 @@ def scan_chunk(formula: str, chunk: pd.DataFrame, weights: str | None = None) ->
     frame = frame.loc[~missing]
     groups = {g for rt in spec.random for g in rt.group}
     categorical, scaled = _roles(spec)
-    levels: dict[str, list[Any]] = {}
+    levels: dict[str, Values] = {}
     categories: dict[str, list[str]] = {}
     moments: dict[str, Moment] = {}
     for name in spec.variables:
@@ -181,7 +197,7 @@ def scan_chunk(formula: str, chunk: pd.DataFrame, weights: str | None = None) ->
         if isinstance(column.dtype, pd.CategoricalDtype):
             categories[name] = [str(c) for c in column.cat.categories]
             if name in groups:  # the levels seen, as labels
-                levels[name] = sorted({str(v) for v in column.unique()})
+                levels[name] = np.asarray(sorted({str(v) for v in column.unique()}), dtype=object)
         elif name in groups or name in categorical or not _is_number(column):
             levels[name] = _uniques(column)
         if name in scaled:
@@ -196,14 +212,23 @@ def scan_chunk(formula: str, chunk: pd.DataFrame, weights: str | None = None) ->
     )
 
 
+@lru_cache(maxsize=16)
+def _parsed(formula: str) -> ModelSpec:
+    return parse_formula(formula)
+
+
 def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
-def _uniques(column: pd.Series) -> list[Any]:
-    values = pd.unique(column.to_numpy())
+def _uniques(column: pd.Series) -> Values:
+    values = column.to_numpy()
+    if values.dtype.kind in "iuf":  # a sort is several times faster than np.unique's hash
+        ordered: Values = np.sort(values)
+        distinct: Values = ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
+        return distinct
     try:
-        return sorted(_plain(v) for v in values)
+        return np.asarray(sorted(_plain(v) for v in pd.unique(values)), dtype=object)
     except TypeError:
         raise DataError(f"column '{column.name}' mixes values that cannot be ordered") from None
 
