@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 from .checks import Checks
 from .chunked.fit import lmer_chunked
 from .design import Design, lformula
-from .deviance import make_deviance
+from .deviance import DevianceFunction, make_deviance
 from .errors import DataError
 from .formula import ModelSpec, parse_formula
 from .optimize import optimize_deviance
@@ -92,13 +92,22 @@ def refit(
     ``refitML``). Only the response changes: the design is reused, and the optimizer
     starts from the current θ."""
     design: Design = fit.design
+    if response is not None and design.streamed_rows is not None:
+        raise DataError(
+            "a fit to data read in chunks has no rows in memory to give a new response: "
+            "fit the new response with lmerpy.lmer"
+        )
     if response is not None:
         y = np.asarray(response, dtype=np.float64).reshape(-1)
         if y.shape != design.y.shape or not np.all(np.isfinite(y)):
             raise DataError(f"the new response must be {design.nobs} finite numbers")
         design = dataclasses.replace(design, y=y)
     with one_blas_thread():
-        devfun = make_deviance(design, reml=fit.reml if reml is None else reml)
+        devfun = DevianceFunction(
+            design,
+            reml=fit.reml if reml is None else reml,
+            cross_products=fit.devfun.cross_products,
+        )
         record = optimize_deviance(
             devfun,
             lower=devfun.lower,
@@ -115,6 +124,11 @@ def update(fit: LmerResult, formula: str | None = None, *, reml: bool | None = N
     In ``formula``, a ``.`` stands for the old response on the left of ``~`` and for the
     old right-hand side on the right, so ``". ~ . - Days"`` drops ``Days``."""
     spec = fit.design.spec
+    if fit.design.streamed_rows is not None:
+        raise DataError(
+            "a fit to data read in chunks keeps no data to update it on: call lmerpy.lmer "
+            "with the changed formula and the data"
+        )
     text = spec.formula if formula is None else str(parse_formula(_substitute_dots(formula, spec)))
     return lmer(
         text,

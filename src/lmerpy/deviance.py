@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .crossprod import CrossProducts
 from .design import Design
-from .errors import FitError
+from .errors import FitError, ModelTooLargeError
 from .pls import PlsCriterion, PlsSolution, PlsWorkspace, ReBlock
 
 __all__ = ["DevianceFunction", "make_deviance"]
@@ -37,13 +37,9 @@ class DevianceFunction:
         self.design = design
         self.reml = reml
         self.evaluations = 0
-        if cross_products is None:
-            blocks = [
-                ReBlock(t.factor.codes, t.factor.n_levels, t.lhs.values) for t in design.terms
-            ]
-            self.workspace = PlsWorkspace(blocks, design.X, design.y, design.weights, design.offset)
-        else:  # data read in chunks: the design has no rows
-            self.workspace = PlsWorkspace.from_cross_products(cross_products)
+        self.cross_products = cross_products
+        """The cross-products the fit works from, for data read in chunks (else None)."""
+        self.workspace = _workspace(design, cross_products)
         sizes = [t.n_theta for t in design.terms]
         edges = np.cumsum([0, *sizes])
         self.slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
@@ -96,6 +92,22 @@ class DevianceFunction:
         """θ split by term."""
         values = np.asarray(theta, dtype=np.float64)
         return [values[s] for s in self.slices]
+
+
+def _workspace(design: Design, cross_products: CrossProducts | None) -> PlsWorkspace:
+    """The solver on the rows of the design, or (data read in chunks) on its cross-products;
+    a model too large for memory is refused naming its terms."""
+    try:
+        if cross_products is not None:
+            return PlsWorkspace.from_cross_products(cross_products)
+        blocks = [ReBlock(t.factor.codes, t.factor.n_levels, t.lhs.values) for t in design.terms]
+        return PlsWorkspace(blocks, design.X, design.y, design.weights, design.offset)
+    except ModelTooLargeError as err:
+        terms = "; ".join(
+            f"{k + 1}: {t.group}, {t.factor.n_levels} levels x {len(t.columns)} column(s)"
+            for k, t in enumerate(design.terms)
+        )
+        raise ModelTooLargeError(f"{err} (terms in lme4's order: {terms})") from None
 
 
 def _moment_start(design: Design) -> NDArray[np.float64] | None:

@@ -392,26 +392,25 @@ def _check_dense_size(n_levels: Sequence[int], dims: Sequence[int], st: _Structu
             f"(levels x columns² of each term); the limit is {MAX_DENSE_BYTES / 2**30:.0f} GiB: "
             "use fewer columns in the random terms with many levels"
         )
-    if total > MAX_DENSE_BYTES:
+    free = _available_memory()
+    short = free is not None and 2 * total > free  # the blocks and a working copy
+    if total > MAX_DENSE_BYTES or short:
         worst, q = max(dense, key=lambda item: item[1])
+        limit = (
+            f"this machine has {free / 2**30:.1f} GiB available, and factoring needs about "
+            "twice the blocks"
+            if short and free is not None
+            else f"the limit is {MAX_DENSE_BYTES / 2**30:.1f} GiB"
+        )
         raise ModelTooLargeError(
             f"the random effects need dense blocks of {total / 2**30:.1f} GiB (term {worst + 1} "
-            f"in lme4's order alone is {q} x {q}); the limit is {MAX_DENSE_BYTES / 2**30:.0f} "
-            "GiB. Crossed grouping factors with many levels fill in: fewer levels for the "
-            "second-largest factor, or nesting it in the first, keeps the blocks sparse"
-            + _way_out(total)
+            f"in lme4's order alone is {q} x {q}: {8 * q * q / 2**30:.1f} GiB); {limit}. "
+            "Crossed grouping factors fill in the diagonal block of the factor placed second: "
+            "lme4's order puts the factor with the most levels first, so the block is as small "
+            "as it can be; fewer levels for the other factor, or nesting it in the first, keeps "
+            "the blocks sparse. With the memory (about "
+            f"{2 * total / 2**30:.1f} GiB), raise lmerpy.pls.MAX_DENSE_BYTES to fit anyway"
         )
-
-
-def _way_out(needed: int) -> str:
-    """How to allow a larger dense block, and whether this machine has the memory."""
-    free = _available_memory()
-    have = f"; this machine has {free / 2**30:.1f} GiB available" if free else ""
-    return (
-        f". The factor with the most levels is already first (lme4's order); to fit anyway, "
-        f"raise lmerpy.pls.MAX_DENSE_BYTES above {needed} bytes (about twice that in memory "
-        f"is needed while factoring{have})"
-    )
 
 
 def _available_memory() -> int | None:

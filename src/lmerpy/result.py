@@ -239,12 +239,15 @@ class LmerResult:
         allow_new_levels: bool = False,
     ) -> pd.Series:
         """Predictions (lme4: ``predict(m, newdata, re.form, allow.new.levels)``)."""
+        if newdata is None:
+            self._require_rows("predictions on the data")
         return predict(self, newdata, re_form, allow_new_levels)
 
     def simulate(
         self, nsim: int = 1, seed: int | np.random.Generator | None = None
     ) -> pd.DataFrame:
         """Simulated responses (lme4: ``simulate(m, nsim, seed)``)."""
+        self._require_rows("simulated responses")
         return simulate(self, nsim, seed)
 
     def refit(self, response: ArrayLike | None = None) -> LmerResult:

@@ -147,3 +147,42 @@ def test_rows_are_not_available_from_cross_products() -> None:
         warnings.simplefilter("error")
         text = str(fit.summary())
     assert "REML criterion at convergence" in text
+
+
+def test_a_model_too_large_is_refused_before_allocating_with_the_numbers() -> None:
+    rng = np.random.default_rng(0)
+    n = 60_000
+    frame = pd.DataFrame(
+        {"y": rng.normal(size=n), "a": rng.integers(0, 30_000, n), "b": rng.integers(0, 25_000, n)}
+    )
+    cp = lmerpy.cross_products("y ~ 1 + (1 | a) + (1 | b)", frame)
+    pattern = r"3\.8 GiB .*22704 x 22704.*MAX_DENSE_BYTES.*lme4's order: 1: a, 25887 levels"
+    with pytest.raises(lmerpy.errors.ModelTooLargeError, match=pattern):
+        lmerpy.lmer_cross_products(cp)
+
+
+def test_refit_by_ml_and_anova_work_from_cross_products() -> None:
+    frame = data("sleepstudy")
+    small, big = "Reaction ~ Days + (1 | Subject)", "Reaction ~ Days + (Days | Subject)"
+    chunked = [lmerpy.lmer_cross_products(lmerpy.cross_products(f, frame)) for f in (small, big)]
+    memory = [lmerpy.lmer(f, frame) for f in (small, big)]
+    assert chunked[1].refit_ml().objective == pytest.approx(
+        memory[1].refit_ml().objective, rel=1e-9
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a, b = lmerpy.anova(*chunked), lmerpy.anova(*memory)
+    np.testing.assert_allclose(
+        a.to_numpy(dtype=float), b.to_numpy(dtype=float), rtol=1e-6, equal_nan=True
+    )
+
+
+def test_per_row_results_point_to_write_fitted() -> None:
+    fit = lmerpy.lmer_cross_products(
+        lmerpy.cross_products("Reaction ~ Days + (1 | Subject)", data("sleepstudy"))
+    )
+    for get in (lambda: fit.fitted, lambda: fit.predict(), lambda: fit.simulate()):
+        with pytest.raises(lmerpy.errors.DataError, match="write_fitted"):
+            get()
+    with pytest.raises(lmerpy.errors.DataError, match=r"call lmerpy\.lmer"):
+        fit.update(". ~ . - Days")
