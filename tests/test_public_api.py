@@ -8,7 +8,8 @@ import lmerpy
 def test_public_names() -> None:
     assert sorted(dir(lmerpy)) == sorted(lmerpy.__all__)
     assert sorted(lmerpy.__all__) == sorted([
-        "Checks", "Design", "DevianceFunction", "Level1Intervals", "LmerResult",
+        "Checks", "Design", "DevianceFunction", "Family", "GlmerResult", "GlmmDeviance",
+        "Level1Intervals", "LmerResult", "binomial", "fit_glmm", "glformula", "glmer", "poisson",
         "ModelComparison", "ModelSpec", "OlsResult", "OptimizerRecord", "anova", "compare",
         "datasets", "errors", "level1_intervals", "lformula", "lm", "lmer", "make_deviance",
         "make_result", "optimize_deviance", "parse_formula", "refit", "register_term_type",
@@ -17,7 +18,7 @@ def test_public_names() -> None:
 
 
 def test_every_public_function_names_its_r_equivalent() -> None:
-    for name in ["anova", "compare", "level1_intervals", "lformula", "lm", "lmer",
+    for name in ["anova", "binomial", "fit_glmm", "glformula", "glmer", "poisson", "compare", "level1_intervals", "lformula", "lm", "lmer",
                  "make_deviance", "make_result", "optimize_deviance", "parse_formula", "refit",
                  "register_term_type", "update"]:  # fmt: skip
         doc = getattr(lmerpy, name).__doc__

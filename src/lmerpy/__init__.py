@@ -14,10 +14,14 @@ from .checks import Checks
 from .compare import ModelComparison, compare
 from .design import Design, lformula
 from .deviance import DevianceFunction, make_deviance
+from .family import Family, binomial, poisson
 from .formula import ModelSpec, parse_formula
+from .glmer import fit_glmm, glformula, glmer
+from .glmer_result import GlmerResult
 from .level1 import Level1Intervals, level1_intervals
 from .ols import OlsResult, lm
 from .optimize import OptimizerRecord, optimize_deviance
+from .pirls import GlmmDeviance
 from .result import LmerResult, make_result
 from .terms import register_term_type
 
@@ -25,6 +29,9 @@ __all__ = [
     "Checks",
     "Design",
     "DevianceFunction",
+    "Family",
+    "GlmerResult",
+    "GlmmDeviance",
     "Level1Intervals",
     "LmerResult",
     "ModelComparison",
@@ -32,9 +39,13 @@ __all__ = [
     "OlsResult",
     "OptimizerRecord",
     "anova",
+    "binomial",
     "compare",
     "datasets",
     "errors",
+    "fit_glmm",
+    "glformula",
+    "glmer",
     "level1_intervals",
     "lformula",
     "lm",
@@ -43,6 +54,7 @@ __all__ = [
     "make_result",
     "optimize_deviance",
     "parse_formula",
+    "poisson",
     "refit",
     "register_term_type",
     "update",

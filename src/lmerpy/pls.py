@@ -952,7 +952,7 @@ class PlsWorkspace:
             raise np.linalg.LinAlgError("PLS system is not positive definite") from err
         head = self._head(f, reml)
         objective, ldL2, ldRX2, pwrss = head.objective, head.ldL2, head.ldRX2, head.pwrss
-        K, p, RX, beta = len(self._blocks), self._p, head.RX, head.beta
+        p, RX, beta = self._p, head.RX, head.beta
         u_parts = self._modes(f, beta)
         T = self._templates_T(lambdas)
         b_parts = []
@@ -963,12 +963,7 @@ class PlsWorkspace:
         fitted = self._X @ beta + self._offset
         for blk, bk in zip(self._blocks, b_parts, strict=True):
             fitted += np.einsum("na,na->n", blk.lhs, bk.reshape(blk.n_levels, -1)[blk.codes])
-        condvar = []
-        for k in range(K):
-            Tk = T[k]
-            assert Tk is not None
-            G = self._inverse_col_gram(f, k)
-            condvar.append(sigma**2 * (Tk @ G @ Tk.T))
+        condvar = [sigma**2 * cv for cv in self._relative_condvar(f, T)]
         empty = np.zeros(0)
         return PlsSolution(
             beta=beta,
@@ -984,7 +979,20 @@ class PlsWorkspace:
             fitted=fitted,
         )
 
+    def conditional_variances(self, lambdas: Sequence[FloatArray]) -> list[FloatArray]:
+        """Per term, the (n_levels, p_i, p_i) blocks of Λ(L L')⁻¹Λ': the conditional
+        covariances of b in units of σ² (a generalized model's, where σ = 1)."""
+        return self._relative_condvar(self._factorise(lambdas), self._templates_T(lambdas))
+
     # -- solution helpers ----------------------------------------------------------------------
+
+    def _relative_condvar(self, f: _Factorisation, T: list[FloatArray | None]) -> list[FloatArray]:
+        out = []
+        for k in range(len(self._blocks)):
+            Tk = T[k]
+            assert Tk is not None
+            out.append(Tk @ self._inverse_col_gram(f, k) @ Tk.T)
+        return out
 
     def _modes(self, f: _Factorisation, beta: FloatArray) -> list[FloatArray]:
         """Spherical modes u from L_Z' u = c_u - L_XZ' β (blocked back substitution)."""
