@@ -107,8 +107,10 @@ class GlmmDeviance:
         self._blocks = re_blocks(design)
         eta0 = family.link.linkfun(family.mu_start(self.y, self.prior))
         w0, z0 = self._working(eta0)
-        self.workspace = PlsWorkspace(self._blocks, design.X, z0, w0)
+        self.workspace = PlsWorkspace(self._blocks, design.X, z0, w0, reweightable=True)
         self._eta_start = eta0
+        mu0 = family.link.linkinv(eta0)  # aic(μ) - Σ dev(μ) does not depend on μ
+        self._saturated = family.aic(self.y, mu0, self.prior, self.trials) - self._dev(mu0)
         self._last: PirlsFit | None = None
         self._nodes, self._log_weights = _gauss_hermite(self.nagq)
 
@@ -210,7 +212,7 @@ class GlmmDeviance:
         iterations: int,
     ) -> PirlsFit:
         dev = self._dev(mu)
-        aic = self.family.aic(self.y, mu, self.prior, self.trials)
+        aic = self._saturated + dev
         objective = aic + float(u @ u) + ldL2
         if self.nagq > 1:
             objective = aic - dev + self._quadrature(lambdas, u, eta, w, ldL2)

@@ -48,6 +48,9 @@ MAX_DENSE_BYTES = 2**30
 """Largest total size of the dense diagonal blocks of L a workspace may allocate (a 1 GiB
 block, 11,585 effects square, already takes tens of seconds per Cholesky factorisation)."""
 
+DENSE_FILL = 0.25
+"""An off-diagonal block filled more than this is stored dense (BLAS beats sparse there)."""
+
 _MAX_MAP_ENTRIES = 20_000_000
 """Largest precomputed fill-in map (stored non-zeros); larger fill-ins use sparse products."""
 
@@ -119,6 +122,10 @@ def _to_dense(A: Block) -> FloatArray:
     return np.asarray(A.toarray(), dtype=np.float64)
 
 
+def _size(A: Block) -> int:
+    return int(A.shape[0]) * int(A.shape[1])
+
+
 def _bd_sparse(D: FloatArray) -> sp.csr_matrix:
     """Block-diagonal matrix with diagonal blocks D[l] (D has shape (m, p, p)) as CSR."""
     m, p, _ = D.shape
@@ -174,6 +181,9 @@ def _row_gram_blocks(A: Block, p: int) -> FloatArray:
         A3 = A.reshape(m, p, A.shape[1])
         return np.asarray(A3 @ A3.transpose(0, 2, 1))
     A = sp.csr_matrix(A)
+    if p == 1:  # row sums of squares
+        rows = np.repeat(np.arange(m), np.diff(A.indptr))
+        return np.bincount(rows, A.data * A.data, minlength=m).astype(np.float64).reshape(m, 1, 1)
     out = np.empty((m, p, p))
     for a in range(p):
         for c in range(p):
@@ -469,18 +479,25 @@ class _PairProducts:
     matrix: sp.csr_matrix
     symmetric: bool
     """Only entries with row >= col are kept (S_j is S_i); the rest are their mirror images."""
+    source_j: IntArray | None
+    source_i: IntArray | None
+    """matrix.data = S_j.data[source_j] * S_i.data[source_i] (CSR data of the S blocks), for
+    new weights on the same patterns; None when not kept (they take 16 bytes an entry)."""
+
+    def refresh(self, Sj: sp.csr_matrix, Si: sp.csr_matrix) -> None:
+        """Recompute the coefficients from S blocks with new values on the same patterns."""
+        assert self.source_j is not None and self.source_i is not None
+        np.multiply(Sj.data[self.source_j], Si.data[self.source_i], out=self.matrix.data)
 
 
 def _pair_products(
-    Sj: sp.csr_matrix, Si: sp.csr_matrix, p: int, symmetric: bool
+    Sj: sp.csr_matrix, Si: sp.csr_matrix, p: int, symmetric: bool, keep_source: bool
 ) -> _PairProducts | None:
     """Enumerate all products S_j[r, (l,a)] S_i[c, (l,b)] over common levels l of term k.
 
     Returns None when there are more than _MAX_MAP_ENTRIES of them (or none at all).
     """
-    A, B = sp.csc_matrix(Sj), sp.csc_matrix(Si)
-    A.sort_indices()
-    B.sort_indices()
+    A, B = _csc_with_source(Sj), _csc_with_source(Si)
     qk = A.shape[1]
     m = qk // p
     lev_ptr_a = A.indptr[::p].astype(np.int64)
@@ -503,11 +520,31 @@ def _pair_products(
     col_a = np.repeat(np.arange(qk), np.diff(A.indptr))
     col_b = np.repeat(np.arange(qk), np.diff(B.indptr))
     q_index = col_a[ia] * p + col_b[ib] % p  # (l*p + a)*p + b
-    values = A.data[ia] * B.data[ib]
     n_cols = Si.shape[0]
     keys, target = np.unique(r * n_cols + c, return_inverse=True)
-    matrix = sp.csr_matrix((values, (target, q_index)), shape=(keys.size, m * p * p))
-    return _PairProducts(keys // n_cols, keys % n_cols, matrix, symmetric)
+    # Each (target, q_index) pair occurs once, so the CSR keeps every product: order them.
+    order = np.lexsort((q_index, target))
+    src_j = A.data[ia[order]].astype(np.int64)  # A.data, B.data hold CSR positions
+    src_i = B.data[ib[order]].astype(np.int64)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(target, minlength=keys.size))])
+    matrix = sp.csr_matrix(
+        (Sj.data[src_j] * Si.data[src_i], q_index[order].astype(np.int64), indptr),
+        shape=(keys.size, m * p * p),
+    )
+    if not keep_source:
+        return _PairProducts(keys // n_cols, keys % n_cols, matrix, symmetric, None, None)
+    return _PairProducts(keys // n_cols, keys % n_cols, matrix, symmetric, src_j, src_i)
+
+
+def _csc_with_source(S: sp.csr_matrix) -> sp.csc_matrix:
+    """S's pattern in CSC order, its data the position of each entry in S.data."""
+    positions = sp.csr_matrix(  # 1-based while converting: no entry is an explicit zero
+        (np.arange(1, S.nnz + 1, dtype=np.float64), S.indices, S.indptr), shape=S.shape
+    )
+    C = sp.csc_matrix(positions)
+    C.sort_indices()
+    C.data -= 1.0
+    return C
 
 
 @dataclass(frozen=True)
@@ -610,6 +647,43 @@ def _diag_cross(block: ReBlock, w: FloatArray) -> FloatArray:
     return out
 
 
+@dataclass(frozen=True)
+class _Scatter:
+    """Where each row's products land in Z_j'WZ_i: a fixed CSR pattern (every pair of levels
+    that share a row, zeros included, so that no weights can change it) and, for each
+    (row, a, b), the position of w_r lhs_j[r, a] lhs_i[r, b] in its data."""
+
+    lhs_j: FloatArray
+    lhs_i: FloatArray
+    position: IntArray
+    pattern: sp.csr_matrix
+
+    @staticmethod
+    def of(bj: ReBlock, bi: ReBlock) -> _Scatter:
+        pj, pi = bj.lhs.shape[1], bi.lhs.shape[1]
+        rows = (bj.codes[:, None] * pj + np.arange(pj))[:, :, None]
+        cols = (bi.codes[:, None] * pi + np.arange(pi))[:, None, :]
+        n_cols = bi.n_levels * pi
+        keys, position = np.unique((rows * n_cols + cols).ravel(), return_inverse=True)
+        counts = np.bincount(keys // n_cols, minlength=bj.n_levels * pj)
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        pattern = sp.csr_matrix(
+            (np.zeros(keys.size), (keys % n_cols).astype(np.int32), indptr),
+            shape=(bj.n_levels * pj, n_cols),
+        )
+        return _Scatter(bj.lhs, bi.lhs, position.astype(np.int64), pattern)
+
+    def gram(self, w: FloatArray, out: sp.csr_matrix | None = None) -> sp.csr_matrix:
+        """Z_j'WZ_i on the fixed pattern (into ``out``'s data when given)."""
+        values = (w[:, None, None] * self.lhs_j[:, :, None] * self.lhs_i[:, None, :]).ravel()
+        data = np.bincount(self.position, values, minlength=self.pattern.nnz)
+        if out is not None:
+            out.data[:] = data
+            return out
+        P = self.pattern
+        return sp.csr_matrix((data, P.indices.copy(), P.indptr.copy()), shape=P.shape)
+
+
 def _dense_from_blocks(D: FloatArray) -> FloatArray:
     m, p, _ = D.shape
     out = np.zeros((m * p, m * p))
@@ -658,9 +732,13 @@ class PlsWorkspace:
         y: FloatArray,
         weights: FloatArray | None = None,
         offset: FloatArray | None = None,
+        *,
+        reweightable: bool = False,
     ) -> None:
         """Build the cross-product blocks of [Z X y] once (one O(n) pass), weighted by prior
-        weights, with y replaced by y - offset."""
+        weights, with y replaced by y - offset.  ``reweightable`` keeps what `reweight`
+        needs to refresh the fill-in maps in one pass (16 bytes per map entry); without it
+        `reweight` rebuilds them."""
         self._blocks = tuple(
             ReBlock(
                 np.asarray(b.codes, dtype=np.int64),
@@ -681,6 +759,7 @@ class PlsWorkspace:
         self._struct = _analyse(self._blocks)
         _check_dense_size(self._blocks, self._struct)
         self._zxy: FloatArray | None = None
+        self._reweightable = reweightable
         self._build_templates(w, np.column_stack([self._X, y - off]))
 
     # -- construction ---------------------------------------------------------------------------
@@ -688,40 +767,43 @@ class PlsWorkspace:
     def _build_templates(self, w: FloatArray, XY: FloatArray) -> None:
         """Unscaled blocks of [Z X y]'W[Z X y] and the fill-in maps into them."""
         st, K = self._struct, len(self._blocks)
-        WZ = [sp.csr_matrix(_z_matrix(b).multiply(w[:, None])) for b in self._blocks]
-        Z = [_z_matrix(b) for b in self._blocks]
-        S: dict[tuple[int, int], sp.csr_matrix] = {}
-        for j, i in st.nonzero:
-            S[(j, i)] = sp.csr_matrix(Z[j].T @ WZ[i])
-            S[(j, i)].sum_duplicates()
-            S[(j, i)].sort_indices()
+        self._zt = [sp.csr_matrix(_z_matrix(b).T) for b in self._blocks]
+        self._scatter = {key: _Scatter.of(self._blocks[key[0]], self._blocks[key[1]])
+                         for key in st.nonzero}  # fmt: skip
+        S = {key: sc.gram(w) for key, sc in self._scatter.items()}
+        dense = {(j, i): st.dense_diag[i] or S[(j, i)].nnz > DENSE_FILL * _size(S[(j, i)])
+                 for j, i in st.nonzero}  # fmt: skip
         # Precomputed fill-in for pairs of pristine term blocks beside a block-diagonal column.
         prods: dict[tuple[int, int, int], _PairProducts] = {}
         for (j, i), ks in st.contributors.items():
             for k in ks if j < K else []:
                 if st.dense_diag[k] or not (st.pristine(j, k) and st.pristine(i, k)):
                     continue
-                pp = _pair_products(S[(j, k)], S[(i, k)], self._dims[k], symmetric=i == j)
+                if dense[(j, k)] or dense[(i, k)]:  # BLAS products beat a sparse map
+                    continue
+                pp = _pair_products(
+                    S[(j, k)], S[(i, k)], self._dims[k], i == j, keep_source=self._reweightable
+                )
                 if pp is not None:
                     prods[(j, i, k)] = pp
         tmpl: dict[tuple[int, int], Block] = {}
-        for i, blk in enumerate(self._blocks):
-            D = _diag_cross(blk, w)
-            tmpl[(i, i)] = _dense_from_blocks(D) if st.dense_diag[i] else D
+        self._spread: dict[tuple[int, int], IntArray] = {}
         for j, i in st.nonzero:
-            if st.dense_diag[i]:
+            extra = [
+                pp.rows * S[(j, i)].shape[1] + pp.cols
+                for (a, b, _), pp in prods.items()
+                if (a, b) == (j, i)
+            ]
+            if dense[(j, i)]:
                 tmpl[(j, i)] = _to_dense(S[(j, i)])
+            elif extra:
+                T = _csr_with_pattern(S[(j, i)], extra)
+                tmpl[(j, i)] = T
+                self._spread[(j, i)] = np.searchsorted(_csr_keys(T), _csr_keys(S[(j, i)]))
             else:
-                extra = [
-                    pp.rows * S[(j, i)].shape[1] + pp.cols
-                    for (a, b, _), pp in prods.items()
-                    if (a, b) == (j, i)
-                ]
-                tmpl[(j, i)] = _csr_with_pattern(S[(j, i)], extra)
-        for i in range(K):
-            tmpl[(K, i)] = np.ascontiguousarray(np.asarray(WZ[i].T @ XY).T)
-        tmpl[(K, K)] = XY.T @ (w[:, None] * XY)
-        self._tmpl = tmpl
+                tmpl[(j, i)] = S[(j, i)]  # the same object: refreshed together
+        self._tmpl, self._S, self._prods = tmpl, S, prods
+        self._fill_weighted(w, XY)
         # A dense diagonal block of a scalar term is only read through its lower triangle
         # (Λ-scaling is a scalar and the Cholesky reads row >= col): no need to mirror.
         self._maps = {
@@ -729,6 +811,33 @@ class PlsWorkspace:
             for key, pp in prods.items()
         }
         self._plan_contributions(S)
+
+    def _fill_weighted(self, w: FloatArray, XY: FloatArray) -> None:
+        """The numbers of every template block at weights w and data [X y] (the patterns
+        and fill-in plan stay as they are)."""
+        st, K, tmpl = self._struct, len(self._blocks), self._tmpl
+        S = self._S
+        for key, sc in self._scatter.items():
+            sc.gram(w, out=S[key])
+            T = tmpl[key]
+            if isinstance(T, np.ndarray):
+                tmpl[key] = _to_dense(S[key])
+            elif T is not S[key]:  # S's values spread into a wider pattern
+                T.data[:] = 0.0
+                T.data[self._spread[key]] = S[key].data
+        for (j, i, k), pp in self._prods.items() if self._reweightable else ():
+            pp.refresh(S[(j, k)], S[(i, k)])
+        WXY = w[:, None] * XY
+        for i, blk in enumerate(self._blocks):
+            D = _diag_cross(blk, w)
+            tmpl[(i, i)] = _dense_from_blocks(D) if st.dense_diag[i] else D
+            zxy = np.ascontiguousarray(np.asarray(self._zt[i] @ WXY).T)  # (Z_i'W[X y])
+            if (K, i) in tmpl:  # in place: the fill-in plan holds this array
+                np.copyto(tmpl[(K, i)], zxy)  # type: ignore[arg-type]
+            else:
+                tmpl[(K, i)] = zxy
+        tmpl[(K, K)] = XY.T @ WXY
+        self._zxy = None
 
     def _plan_contributions(self, S: dict[tuple[int, int], sp.csr_matrix]) -> None:
         """Split each block's fill-in into precomputed (unscaled) and generic (factor) parts."""
@@ -855,8 +964,11 @@ class PlsWorkspace:
         y = np.asarray(y, dtype=np.float64)
         _validate(self._blocks, self._X, y, w, self._offset)
         self._sum_log_w = float(np.sum(np.log(w)))
-        self._zxy = None
-        self._build_templates(w, np.column_stack([self._X, y - self._offset]))
+        XY = np.column_stack([self._X, y - self._offset])
+        if self._reweightable or not self._prods:
+            self._fill_weighted(w, XY)
+        else:
+            self._build_templates(w, XY)
 
     def modes(
         self, lambdas: Sequence[FloatArray], beta: FloatArray | None = None
