@@ -11,6 +11,7 @@ lme4's default ``use.hessian = TRUE``.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -36,7 +37,7 @@ from .formula import ModelSpec
 from .formula.ast import Call, Name
 from .glmer_result import GlmerResult
 from .optimize import OptimizerRecord, optimize_deviance
-from .pirls import MAX_NAGQ, GlmmDeviance
+from .pirls import MAX_NAGQ, GlmmDeviance, PirlsFit
 from .threads import one_blas_thread
 
 __all__ = ["glformula", "glmer", "hessian"]
@@ -113,51 +114,51 @@ def glformula(
 
 
 def fit_glmm(devfun: GlmmDeviance, *, nagq: int = 1, use_hessian: bool = True) -> GlmerResult:
-    """Optimise a GLMM deviance and assemble the result (lme4: ``optimizeGlmer`` twice,
-    then ``mkMerMod``)."""
-    layout, p = devfun.layout, devfun.p
-    try:
-        devfun.pirls(layout.start, None)
-    except PirlsError as err:
-        raise PirlsError(
-            f"cannot find the conditional modes at the starting values: {err}. Common causes: "
-            "complete separation (a predictor, or a combination, that predicts a binary "
-            "response perfectly) or predictors on very different scales"
-        ) from None
-    stage1 = optimize_deviance(
-        devfun.profiled, lower=layout.lower, upper=layout.upper, start=layout.start
-    )
-    first = devfun.pirls(stage1.final, None)
+    """Optimise a GLMM deviance and assemble the result (lme4: ``optimizeGlmer``, then
+    ``mkMerMod``).
+
+    nagq = 0 optimises θ alone, β estimated inside PIRLS (lme4's stage 1). Otherwise one
+    stage over (θ, β) from θ's default start and the β of PIRLS there, with β measured in
+    units of its standard error (lme4 with ``nAGQ0initStep = FALSE``; MixedModels.jl's
+    default): starting from lme4's stage 1 instead was measured to cost 10-20% more
+    evaluations for the same optimum on cbpp, grouseticks and VerbAgg."""
+    layout, p, k = devfun.layout, devfun.p, len(devfun.layout.lower)
+    start = _start(devfun)
     if nagq == 0:
-        record = _combined(stage1, stage1, stage1.final, first.beta, p)
+        stage = optimize_deviance(
+            devfun.profiled, lower=layout.lower, upper=layout.upper, start=layout.start
+        )
+        beta = devfun.pirls(stage.final, None).beta
+        record = _with_beta(stage, np.full(p, np.nan), beta)
         return _result(devfun, record, nagq, None)
-    scale = np.minimum(_rx_standard_errors(first.RX), SE_STEP_CAP)
-    beta0 = first.beta
+    scale = np.concatenate([np.ones(k), np.minimum(_rx_standard_errors(start.RX), SE_STEP_CAP)])
+    origin = np.concatenate([np.zeros(k), start.beta])
 
     def scaled(x: FloatArray) -> float:
-        return devfun.laplace(
-            np.concatenate([x[: len(layout.lower)], beta0 + scale * x[len(layout.lower) :]])
-        )
+        return devfun.laplace(origin + scale * x)
 
-    k = len(layout.lower)
-    stage2 = optimize_deviance(
+    stage = optimize_deviance(
         scaled,
         lower=np.concatenate([layout.lower, np.full(p, -np.inf)]),
         upper=np.concatenate([layout.upper, np.full(p, np.inf)]),
-        start=np.concatenate([stage1.final, np.zeros(p)]),
+        start=np.concatenate([layout.start, np.zeros(p)]),
         initial_step=np.concatenate([np.full(k, THETA_STEP), np.ones(p)]),
         xtol=STAGE2_XTOL,
     )
-    theta, beta = stage2.final[:k], beta0 + scale * stage2.final[k:]
-    record = _combined(stage1, stage2, theta, beta, p, beta0=beta0, scale=scale)
-    H = hessian(devfun.laplace, record.final) if use_hessian else None
+    record = dataclasses.replace(
+        stage, initial=origin + scale * stage.initial, final=origin + scale * stage.final
+    )
+    H = None
+    if use_hessian:  # in the scaled coordinates, where every parameter is of order one
+        H = hessian(scaled, stage.final) / np.outer(scale, scale)
     return _result(devfun, record, nagq, H)
 
 
 def hessian(
     f: Callable[[FloatArray], float], x: ArrayLike, step: float = HESSIAN_STEP
 ) -> FloatArray:
-    """Central-difference Hessian of f at x (lme4's ``deriv12``): 2m² + 1 evaluations."""
+    """Central-difference Hessian of f at x, error O(step²) (lme4's ``deriv12`` uses
+    2m² + 1 evaluations for m parameters; this symmetric design m² + m + 1)."""
     x0 = np.asarray(x, dtype=np.float64)
     m = len(x0)
     f0 = f(x0)
@@ -168,39 +169,35 @@ def hessian(
     H[np.diag_indices(m)] = (plus - 2 * f0 + minus) / step**2
     for i in range(m):
         for j in range(i):
-            pp, mm = f(x0 + E[i] + E[j]), f(x0 - E[i] - E[j])
-            pm, mp = f(x0 + E[i] - E[j]), f(x0 - E[i] + E[j])
-            H[i, j] = H[j, i] = (pp - pm - mp + mm) / (4 * step**2)
+            both = f(x0 + E[i] + E[j]) + f(x0 - E[i] - E[j])
+            single = plus[i] + minus[i] + plus[j] + minus[j]
+            H[i, j] = H[j, i] = (both - single + 2 * f0) / (2 * step**2)
     return H
 
 
+def _start(devfun: GlmmDeviance) -> PirlsFit:
+    """PIRLS over (β, u) at θ's default start: the stage-2 start, or why nothing fits."""
+    try:
+        return devfun.pirls(devfun.layout.start, None)
+    except PirlsError as err:
+        raise PirlsError(
+            f"cannot find the conditional modes at the starting values: {err}. Common causes: "
+            "complete separation (a predictor, or a combination, that predicts a binary "
+            "response perfectly) or predictors on very different scales"
+        ) from None
+
+
 # ---- pieces ---------------------------------------------------------------------------------
-def _combined(
-    stage1: OptimizerRecord,
-    stage2: OptimizerRecord,
-    theta: FloatArray,
-    beta: FloatArray,
-    p: int,
-    *,
-    beta0: FloatArray | None = None,
-    scale: FloatArray | None = None,
-) -> OptimizerRecord:
-    """One record over (θ, β) for both stages: stage 1's start, stage 2's optimum."""
-    k = len(stage1.lower)
-    initial = stage1.initial if beta0 is None else np.concatenate([stage1.initial, beta0])
-    lower = np.concatenate([stage1.lower, np.full(p, -np.inf)])
-    upper = np.concatenate([stage1.upper, np.full(p, np.inf)])
-    if stage2 is stage1:
-        initial = np.concatenate([stage1.initial, np.full(p, np.nan)])
-    messages = [f"stage 1 (nAGQ = 0): {m}" for m in stage1.messages]
-    if stage2 is not stage1:
-        messages += [f"stage 2: {m}" for m in stage2.messages]
-    evaluations = stage1.evaluations + (0 if stage2 is stage1 else stage2.evaluations)
-    assert len(theta) == k
-    return OptimizerRecord(
-        initial, stage1.f_initial, np.concatenate([theta, beta]), stage2.f_final, lower, upper,
-        evaluations, stage2.optimizer, stage1.converged and stage2.converged, tuple(messages),
-    )  # fmt: skip
+def _with_beta(record: OptimizerRecord, beta0: FloatArray, beta: FloatArray) -> OptimizerRecord:
+    """The record of an optimisation over θ alone, extended by β (not optimised over)."""
+    p = len(beta)
+    return dataclasses.replace(
+        record,
+        initial=np.concatenate([record.initial, beta0]),
+        final=np.concatenate([record.final, beta]),
+        lower=np.concatenate([record.lower, np.full(p, -np.inf)]),
+        upper=np.concatenate([record.upper, np.full(p, np.inf)]),
+    )
 
 
 def _rx_standard_errors(RX: FloatArray) -> FloatArray:
