@@ -433,11 +433,11 @@ def _check_against_dense(
 
 
 def _three_crossed(rng: np.random.Generator) -> tuple:
-    n = 400
-    g1 = rng.integers(0, 40, n)  # 42 levels declared: two are unused
-    g2 = rng.integers(0, 15, n)
+    n = 400  # sparse crossing (a block more than DENSE_FILL filled is stored dense)
+    g1 = rng.integers(0, 150, n)  # 152 levels declared: two are unused
+    g2 = rng.integers(0, 30, n)
     g3 = rng.integers(0, 6, n)
-    return _random_problem(rng, n, [(g1, 42, 2), (g2, 15, 1), (g3, 6, 2)])
+    return _random_problem(rng, n, [(g1, 152, 2), (g2, 30, 1), (g3, 6, 2)])
 
 
 def test_three_crossed_factors_match_dense() -> None:
@@ -528,3 +528,21 @@ def test_decompose_equals_the_parts_of_solve() -> None:
             assert parts.pwrss == pytest.approx(solution.pwrss, rel=1e-10)
             np.testing.assert_allclose(parts.beta, solution.beta, rtol=1e-10)
             np.testing.assert_allclose(parts.RX, solution.RX, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reweightable", [True, False])
+def test_reweight_equals_a_fresh_workspace(reweightable: bool) -> None:
+    """New weights and response on an existing workspace (PIRLS's step) give the numbers of
+    a workspace built from them: fill-in maps refreshed or rebuilt, dense blocks refilled."""
+    rng = np.random.default_rng(3)
+    blocks, X, y, w, off, lambdas = _three_crossed(rng)
+    ws = PlsWorkspace(blocks, X, y, weights=w, offset=off, reweightable=reweightable)
+    assert ws._maps
+    w2, y2 = rng.uniform(0.2, 3.0, size=len(y)), y + rng.normal(size=len(y))
+    ws.reweight(w2, y2)
+    fresh = PlsWorkspace(blocks, X, y2, weights=w2, offset=off)
+    for reml in (True, False):
+        assert ws.objective(lambdas, reml) == pytest.approx(fresh.objective(lambdas, reml), 1e-12)
+    beta = np.array([0.5, -1.0, 2.0])
+    for got, want in zip(ws.modes(lambdas, beta), fresh.modes(lambdas, beta), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

@@ -19,10 +19,14 @@ from .compare import ModelComparison, compare
 from .crossprod import CrossProducts
 from .design import Design, lformula
 from .deviance import DevianceFunction, make_deviance
+from .family import Family, binomial, poisson
 from .formula import ModelSpec, parse_formula
+from .glmer import fit_glmm, glformula, glmer
+from .glmer_result import GlmerResult
 from .level1 import Level1Intervals, level1_intervals
 from .ols import OlsResult, lm
 from .optimize import OptimizerRecord, optimize_deviance
+from .pirls import GlmmDeviance
 from .result import LmerResult, make_result
 from .saved import restore_fit, save_fit
 from .terms import register_term_type
@@ -32,6 +36,9 @@ __all__ = [
     "CrossProducts",
     "Design",
     "DevianceFunction",
+    "Family",
+    "GlmerResult",
+    "GlmmDeviance",
     "Level1Intervals",
     "LmerResult",
     "ModelComparison",
@@ -40,10 +47,14 @@ __all__ = [
     "OptimizerRecord",
     "Schema",
     "anova",
+    "binomial",
     "compare",
     "cross_products",
     "datasets",
     "errors",
+    "fit_glmm",
+    "glformula",
+    "glmer",
     "level1_intervals",
     "lformula",
     "lm",
@@ -53,6 +64,7 @@ __all__ = [
     "make_result",
     "optimize_deviance",
     "parse_formula",
+    "poisson",
     "refit",
     "register_term_type",
     "restore_fit",

@@ -66,15 +66,22 @@ def run_checks(
     X: NDArray[np.float64],
     x_columns: Sequence[str],
     terms: Sequence[RandomEffectsTerm],
+    *,
+    generalized: bool = False,
 ) -> list[str]:
-    """Run every check; return the messages of those that warned."""
+    """Run every check; return the messages of those that warned.
+
+    For a generalized model (lme4's ``glmerControl``) a grouping factor may have one level
+    per observation (an observation-level random effect), and there is no perfect-fit
+    check: a generalized model has no residual variance to vanish."""
+    nobs = len(y)
     found = [
         (checks.nlev_gt_1, check_nlev_gt_1(terms)),
         (checks.nlev_gteq_5, check_nlev_gteq_5(terms)),
-        (checks.nobs_vs_nlev, check_nobs_vs_nlev(terms, len(y))),
-        (checks.nobs_vs_nre, check_nobs_vs_nre(terms, len(y))),
+        (checks.nobs_vs_nlev, check_nobs_vs_nlev(terms, nobs, allow_n=generalized)),
+        (checks.nobs_vs_nre, check_nobs_vs_nre(terms, nobs, allow_n=generalized)),
         (checks.response_constant, check_response_constant(y)),
-        (checks.perfect_fit, check_perfect_fit(y, X)),
+        (checks.perfect_fit, None if generalized else check_perfect_fit(y, X)),
         (checks.scale_x, check_scale_x(X, x_columns)),
     ]
     messages = []
@@ -107,8 +114,11 @@ def check_nlev_gteq_5(terms: Sequence[RandomEffectsTerm]) -> str | None:
     )
 
 
-def check_nobs_vs_nlev(terms: Sequence[RandomEffectsTerm], nobs: int) -> str | None:
-    bad = [t.group for t in terms if t.factor.n_levels >= nobs]
+def check_nobs_vs_nlev(
+    terms: Sequence[RandomEffectsTerm], nobs: int, *, allow_n: bool = False
+) -> str | None:
+    limit = nobs + 1 if allow_n else nobs
+    bad = [t.group for t in terms if t.factor.n_levels >= limit]
     if not bad:
         return None
     return (
@@ -117,7 +127,9 @@ def check_nobs_vs_nlev(terms: Sequence[RandomEffectsTerm], nobs: int) -> str | N
     )
 
 
-def check_nobs_vs_nre(terms: Sequence[RandomEffectsTerm], nobs: int) -> str | None:
+def check_nobs_vs_nre(
+    terms: Sequence[RandomEffectsTerm], nobs: int, *, allow_n: bool = False
+) -> str | None:
     """Unstructured and diagonal terms only: there each random effect has a variance of its
     own, which one observation per effect cannot tell from the residual variance; the
     correlations of ``cs`` and ``ar1`` tie the variances down."""
@@ -125,7 +137,7 @@ def check_nobs_vs_nre(terms: Sequence[RandomEffectsTerm], nobs: int) -> str | No
         if term.term_type.name not in {"us", "diag"}:
             continue
         n_re = term.factor.n_levels * len(term.columns)
-        if n_re >= nobs:
+        if n_re > nobs or (n_re == nobs and not allow_n):
             return (
                 f"the term {term.spec} has {n_re} random effects for {nobs} observations; "
                 "its variance parameters and the residual variance are probably "

@@ -14,7 +14,7 @@ from .design import Design
 from .errors import FitError, ModelTooLargeError
 from .pls import PlsCriterion, PlsSolution, PlsWorkspace, ReBlock
 
-__all__ = ["DevianceFunction", "make_deviance"]
+__all__ = ["DevianceFunction", "ThetaLayout", "make_deviance", "re_blocks"]
 
 
 class DevianceFunction:
@@ -40,26 +40,16 @@ class DevianceFunction:
         self.cross_products = cross_products
         """The cross-products the fit works from, for data read in chunks (else None)."""
         self.workspace = _workspace(design, cross_products)
-        sizes = [t.n_theta for t in design.terms]
-        edges = np.cumsum([0, *sizes])
-        self.slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
-        cols = [len(t.columns) for t in design.terms]
-        types = [t.term_type for t in design.terms]
-        self.lower = np.concatenate([tt.lower_bounds(p) for tt, p in zip(types, cols, strict=True)])
-        self.upper = np.concatenate([tt.upper_bounds(p) for tt, p in zip(types, cols, strict=True)])
+        layout = ThetaLayout(design)
+        self.layout = layout
+        self.slices, self.lower, self.upper = layout.slices, layout.lower, layout.upper
+        self.theta_names = layout.names
         moment = (
             _moment_start(design)
             if cross_products is None
             else _moment_start_from(design, cross_products)
         )
-        self.start = (
-            moment
-            if moment is not None
-            else np.concatenate([tt.theta_start(p) for tt, p in zip(types, cols, strict=True)])
-        )
-        self.theta_names = [
-            name for t in design.terms for name in t.term_type.theta_names(t.columns, t.group)
-        ]
+        self.start = moment if moment is not None else layout.start
 
     def __call__(self, theta: ArrayLike) -> float:
         self.evaluations += 1
@@ -67,11 +57,7 @@ class DevianceFunction:
 
     def lambdas(self, theta: ArrayLike) -> list[NDArray[np.float64]]:
         """Each term's relative covariance factor Tᵢ at θ."""
-        values = np.asarray(theta, dtype=np.float64)
-        return [
-            t.term_type.lambda_block(values[s], len(t.columns))
-            for t, s in zip(self.design.terms, self.slices, strict=True)
-        ]
+        return self.layout.lambdas(theta)
 
     def decompose(self, theta: ArrayLike, *, reml: bool | None = None) -> PlsCriterion | None:
         """The criterion with its parts, R_X and β̂ at θ, without the conditional modes;
@@ -90,8 +76,39 @@ class DevianceFunction:
 
     def term_thetas(self, theta: ArrayLike) -> Sequence[NDArray[np.float64]]:
         """θ split by term."""
+        return self.layout.split(theta)
+
+
+class ThetaLayout:
+    """The θ vector of a design: each term's slice of it, its bounds, lme4's default start
+    and names, and the map θ -> the terms' relative covariance factors Tᵢ."""
+
+    def __init__(self, design: Design) -> None:
+        self.terms = design.terms
+        edges = np.cumsum([0, *[t.n_theta for t in design.terms]])
+        self.slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+        typed = [(t.term_type, len(t.columns)) for t in design.terms]
+        self.lower = np.concatenate([tt.lower_bounds(p) for tt, p in typed])
+        self.upper = np.concatenate([tt.upper_bounds(p) for tt, p in typed])
+        self.start = np.concatenate([tt.theta_start(p) for tt, p in typed])
+        self.names = [n for t in design.terms for n in t.term_type.theta_names(t.columns, t.group)]
+
+    def lambdas(self, theta: ArrayLike) -> list[NDArray[np.float64]]:
+        """Each term's relative covariance factor Tᵢ at θ."""
+        return [
+            t.term_type.lambda_block(part, len(t.columns))
+            for t, part in zip(self.terms, self.split(theta), strict=True)
+        ]
+
+    def split(self, theta: ArrayLike) -> list[NDArray[np.float64]]:
+        """θ split by term."""
         values = np.asarray(theta, dtype=np.float64)
         return [values[s] for s in self.slices]
+
+
+def re_blocks(design: Design) -> list[ReBlock]:
+    """The solver's view of the random terms: grouping codes, levels, left-hand matrix."""
+    return [ReBlock(t.factor.codes, t.factor.n_levels, t.lhs.values) for t in design.terms]
 
 
 def _workspace(design: Design, cross_products: CrossProducts | None) -> PlsWorkspace:
@@ -100,8 +117,7 @@ def _workspace(design: Design, cross_products: CrossProducts | None) -> PlsWorks
     try:
         if cross_products is not None:
             return PlsWorkspace.from_cross_products(cross_products)
-        blocks = [ReBlock(t.factor.codes, t.factor.n_levels, t.lhs.values) for t in design.terms]
-        return PlsWorkspace(blocks, design.X, design.y, design.weights, design.offset)
+        return PlsWorkspace(re_blocks(design), design.X, design.y, design.weights, design.offset)
     except ModelTooLargeError as err:
         terms = "; ".join(
             f"{k + 1}: {t.group}, {t.factor.n_levels} levels x {len(t.columns)} column(s)"

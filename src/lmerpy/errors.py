@@ -12,6 +12,7 @@ __all__ = [
     "DataError",
     "DataSourceError",
     "DegenerateModelError",
+    "FamilyError",
     "FitError",
     "FormulaError",
     "FormulaLimitError",
@@ -23,6 +24,7 @@ __all__ = [
     "MissingColumnError",
     "MissingDependencyError",
     "ModelTooLargeError",
+    "PirlsError",
     "RankDeficiencyWarning",
     "RowsDroppedWarning",
     "SingularFitWarning",
@@ -115,6 +117,10 @@ class MissingColumnError(DataError, KeyError):
         return f"{self.message}\n{caret_context(self.formula, self.pos, self.end)}"
 
 
+class FamilyError(LmerpyError, ValueError):
+    """A response family or link function lmerpy does not support."""
+
+
 class DegenerateModelError(LmerpyError):
     """The model cannot be estimated from these data (e.g. a rank-deficient design
     that cannot be repaired by dropping columns)."""
@@ -141,6 +147,11 @@ class MatplotlibMissingError(LmerpyError, ImportError):
 
 class FitError(LmerpyError, RuntimeError):
     """The optimizer failed to produce a fit."""
+
+
+class PirlsError(FitError):
+    """Penalized iteratively reweighted least squares (a generalized model's inner loop)
+    failed: the deviance rose under every step-halving, became NaN, or did not settle."""
 
 
 class LmerpyWarning(UserWarning):

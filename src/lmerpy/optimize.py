@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -73,11 +74,15 @@ def optimize_deviance(
     start: ArrayLike,
     upper: ArrayLike | None = None,
     optimizer: str = "bobyqa",
+    initial_step: ArrayLike | None = None,
+    xtol: float = XTOL_ABS,
 ) -> OptimizerRecord:
     """Minimise ``devfun`` subject to ``lower <= theta <= upper`` (lme4: ``optimizeLmer``).
 
     ``optimizer`` is ``"bobyqa"`` (NLopt's BOBYQA, lme4's default ``nloptwrap``) or
-    ``"lbfgsb"`` (scipy's L-BFGS-B with finite differences).
+    ``"lbfgsb"`` (scipy's L-BFGS-B with finite differences). ``initial_step`` sets
+    BOBYQA's first step in each coordinate (NLopt's default otherwise); ``xtol`` its
+    absolute tolerance on the parameters.
     """
     lo = np.asarray(lower, dtype=np.float64)
     hi = np.full_like(lo, np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
@@ -94,6 +99,8 @@ def optimize_deviance(
     if run is None:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose from {', '.join(_RUNNERS)}")
     messages: list[str] = []
+    settings = _Settings(None if initial_step is None else np.asarray(initial_step, float), xtol)
+    run = partial(run, settings=settings)
     x, fx, ok = run(f, x0, lo, hi)
     x, fx, restarted = _restart_edge(f, run, x, fx, lo, hi)
     if restarted:
@@ -107,11 +114,18 @@ def optimize_deviance(
 
 
 Bounds = NDArray[np.float64]
-Runner = Callable[[_Counted, Bounds, Bounds, Bounds], tuple[NDArray[np.float64], float, bool]]
+Result = tuple[NDArray[np.float64], float, bool]
+Runner = Callable[..., Result]
+
+
+@dataclass(frozen=True)
+class _Settings:
+    initial_step: NDArray[np.float64] | None
+    xtol: float
 
 
 def _bobyqa(
-    f: _Counted, x0: NDArray[np.float64], lo: Bounds, hi: Bounds
+    f: _Counted, x0: NDArray[np.float64], lo: Bounds, hi: Bounds, settings: _Settings
 ) -> tuple[NDArray[np.float64], float, bool]:
     import nlopt
 
@@ -119,7 +133,9 @@ def _bobyqa(
     opt.set_lower_bounds(lo)
     opt.set_upper_bounds(hi)
     opt.set_min_objective(lambda theta, grad: f(theta))
-    opt.set_xtol_abs(XTOL_ABS)
+    if settings.initial_step is not None:
+        opt.set_initial_step(settings.initial_step)
+    opt.set_xtol_abs(settings.xtol)
     opt.set_ftol_abs(FTOL_ABS)
     opt.set_maxeval(MAX_EVALUATIONS)
     try:
@@ -131,7 +147,7 @@ def _bobyqa(
 
 
 def _lbfgsb(
-    f: _Counted, x0: NDArray[np.float64], lo: Bounds, hi: Bounds
+    f: _Counted, x0: NDArray[np.float64], lo: Bounds, hi: Bounds, settings: _Settings
 ) -> tuple[NDArray[np.float64], float, bool]:
     from scipy.optimize import minimize
 

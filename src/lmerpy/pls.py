@@ -37,7 +37,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from .crossprod import CrossProducts, ReBlock
+from .crossprod import CrossProducts, ReBlock, diag_cross, level_pairs, z_matrix
 from .errors import ModelTooLargeError
 
 FloatArray = NDArray[np.float64]
@@ -49,6 +49,9 @@ Block = FloatArray | sp.csr_matrix
 MAX_DENSE_BYTES = 2**30
 """Largest total size of the dense diagonal blocks of L a workspace may allocate (a 1 GiB
 block, 11,585 effects square, already takes tens of seconds per Cholesky factorisation)."""
+
+DENSE_FILL = 0.25
+"""An off-diagonal block filled more than this is stored dense (BLAS beats sparse there)."""
 
 _MAX_MAP_ENTRIES = 20_000_000
 """Largest precomputed fill-in map (stored non-zeros); larger fill-ins use sparse products."""
@@ -110,6 +113,10 @@ def _to_dense(A: Block) -> FloatArray:
     return np.asarray(A.toarray(), dtype=np.float64)
 
 
+def _size(A: Block) -> int:
+    return int(A.shape[0]) * int(A.shape[1])
+
+
 def _bd_sparse(D: FloatArray) -> sp.csr_matrix:
     """Block-diagonal matrix with diagonal blocks D[l] (D has shape (m, p, p)) as CSR."""
     m, p, _ = D.shape
@@ -165,6 +172,9 @@ def _row_gram_blocks(A: Block, p: int) -> FloatArray:
         A3 = A.reshape(m, p, A.shape[1])
         return np.asarray(A3 @ A3.transpose(0, 2, 1))
     A = sp.csr_matrix(A)
+    if p == 1:  # row sums of squares
+        rows = np.repeat(np.arange(m), np.diff(A.indptr))
+        return np.bincount(rows, A.data * A.data, minlength=m).astype(np.float64).reshape(m, 1, 1)
     out = np.empty((m, p, p))
     for a in range(p):
         for c in range(p):
@@ -476,18 +486,25 @@ class _PairProducts:
     matrix: sp.csr_matrix
     symmetric: bool
     """Only entries with row >= col are kept (S_j is S_i); the rest are their mirror images."""
+    source_j: IntArray | None
+    source_i: IntArray | None
+    """matrix.data = S_j.data[source_j] * S_i.data[source_i] (CSR data of the S blocks), for
+    new weights on the same patterns; None when not kept (they take 16 bytes an entry)."""
+
+    def refresh(self, Sj: sp.csr_matrix, Si: sp.csr_matrix) -> None:
+        """Recompute the coefficients from S blocks with new values on the same patterns."""
+        assert self.source_j is not None and self.source_i is not None
+        np.multiply(Sj.data[self.source_j], Si.data[self.source_i], out=self.matrix.data)
 
 
 def _pair_products(
-    Sj: sp.csr_matrix, Si: sp.csr_matrix, p: int, symmetric: bool
+    Sj: sp.csr_matrix, Si: sp.csr_matrix, p: int, symmetric: bool, keep_source: bool
 ) -> _PairProducts | None:
     """Enumerate all products S_j[r, (l,a)] S_i[c, (l,b)] over common levels l of term k.
 
     Returns None when there are more than _MAX_MAP_ENTRIES of them (or none at all).
     """
-    A, B = sp.csc_matrix(Sj), sp.csc_matrix(Si)
-    A.sort_indices()
-    B.sort_indices()
+    A, B = _csc_with_source(Sj), _csc_with_source(Si)
     qk = A.shape[1]
     m = qk // p
     lev_ptr_a = A.indptr[::p].astype(np.int64)
@@ -510,11 +527,31 @@ def _pair_products(
     col_a = np.repeat(np.arange(qk), np.diff(A.indptr))
     col_b = np.repeat(np.arange(qk), np.diff(B.indptr))
     q_index = col_a[ia] * p + col_b[ib] % p  # (l*p + a)*p + b
-    values = A.data[ia] * B.data[ib]
     n_cols = Si.shape[0]
     keys, target = np.unique(r * n_cols + c, return_inverse=True)
-    matrix = sp.csr_matrix((values, (target, q_index)), shape=(keys.size, m * p * p))
-    return _PairProducts(keys // n_cols, keys % n_cols, matrix, symmetric)
+    # Each (target, q_index) pair occurs once, so the CSR keeps every product: order them.
+    order = np.lexsort((q_index, target))
+    src_j = A.data[ia[order]].astype(np.int64)  # A.data, B.data hold CSR positions
+    src_i = B.data[ib[order]].astype(np.int64)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(target, minlength=keys.size))])
+    matrix = sp.csr_matrix(
+        (Sj.data[src_j] * Si.data[src_i], q_index[order].astype(np.int64), indptr),
+        shape=(keys.size, m * p * p),
+    )
+    if not keep_source:
+        return _PairProducts(keys // n_cols, keys % n_cols, matrix, symmetric, None, None)
+    return _PairProducts(keys // n_cols, keys % n_cols, matrix, symmetric, src_j, src_i)
+
+
+def _csc_with_source(S: sp.csr_matrix) -> sp.csc_matrix:
+    """S's pattern in CSC order, its data the position of each entry in S.data."""
+    positions = sp.csr_matrix(  # 1-based while converting: no entry is an explicit zero
+        (np.arange(1, S.nnz + 1, dtype=np.float64), S.indices, S.indptr), shape=S.shape
+    )
+    C = sp.csc_matrix(positions)
+    C.sort_indices()
+    C.data -= 1.0
+    return C
 
 
 @dataclass(frozen=True)
@@ -598,6 +635,62 @@ def _copy_block(template: Block, scale: float) -> tuple[Block, FloatArray]:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Scatter:
+    """Where each row's products land in Z_j'WZ_i: a fixed CSR pattern (every pair of levels
+    that share a row, zeros included, so that no weights can change it) and, for each
+    (row, a, b), the position of w_r lhs_j[r, a] lhs_i[r, b] in its data."""
+
+    lhs_j: FloatArray
+    lhs_i: FloatArray
+    position: IntArray
+    pattern: sp.csr_matrix
+
+    @staticmethod
+    def of(bj: ReBlock, bi: ReBlock) -> _Scatter:
+        pj, pi = bj.lhs.shape[1], bi.lhs.shape[1]
+        rows = (bj.codes[:, None] * pj + np.arange(pj))[:, :, None]
+        cols = (bi.codes[:, None] * pi + np.arange(pi))[:, None, :]
+        n_cols = bi.n_levels * pi
+        keys, position = np.unique((rows * n_cols + cols).ravel(), return_inverse=True)
+        counts = np.bincount(keys // n_cols, minlength=bj.n_levels * pj)
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        pattern = sp.csr_matrix(
+            (np.zeros(keys.size), (keys % n_cols).astype(np.int32), indptr),
+            shape=(bj.n_levels * pj, n_cols),
+        )
+        return _Scatter(bj.lhs, bi.lhs, position.astype(np.int64), pattern)
+
+    def gram(self, w: FloatArray, out: sp.csr_matrix | None = None) -> sp.csr_matrix:
+        """Z_j'WZ_i on the fixed pattern (into ``out``'s data when given)."""
+        values = (w[:, None, None] * self.lhs_j[:, :, None] * self.lhs_i[:, None, :]).ravel()
+        data = np.bincount(self.position, values, minlength=self.pattern.nnz)
+        if out is not None:
+            out.data[:] = data
+            return out
+        P = self.pattern
+        return sp.csr_matrix((data, P.indices.copy(), P.indptr.copy()), shape=P.shape)
+
+
+def _on_level_pairs(
+    cp: CrossProducts, key: tuple[int, int], levels: Sequence[int], dims: Sequence[int]
+) -> sp.csr_matrix:
+    """Z_j'WZ_i from cross-products, stored on every (level pair, a, b) whose levels share a
+    row (zeros included), the pattern `_Scatter` gives the same block from the rows."""
+    j, i = key
+    shape = (levels[j] * dims[j], levels[i] * dims[i])
+    S, P = cp.off.get(key), cp.pairs.get(key)
+    if S is None or P is None:
+        return sp.csr_matrix(shape)
+    pj, pi = dims[j], dims[i]
+    rows = np.repeat(np.arange(P.shape[0], dtype=np.int64), np.diff(P.indptr))
+    cols = P.indices.astype(np.int64)
+    r = (rows[:, None] * pj + np.arange(pj))[:, :, None] + np.zeros((1, 1, pi), dtype=np.int64)
+    c = (cols[:, None] * pi + np.arange(pi))[:, None, :] + np.zeros((1, pj, 1), dtype=np.int64)
+    keys = (r * shape[1] + c).ravel()
+    return _csr_with_pattern(sp.csr_matrix(S), [keys])
+
+
 def _dense_from_blocks(D: FloatArray) -> FloatArray:
     m, p, _ = D.shape
     out = np.zeros((m * p, m * p))
@@ -646,7 +739,11 @@ class _Rows:
 
 
 class PlsWorkspace:
-    """Cross products of [Z X y] and the blocked Cholesky factorisation of the PLS problem."""
+    """Cross products of [Z X y] and the blocked Cholesky factorisation of the PLS problem.
+
+    Built from the rows (``PlsWorkspace(blocks, X, y, ...)``) or from cross-products
+    accumulated elsewhere (``PlsWorkspace.from_cross_products``); evaluations are the same.
+    """
 
     def __init__(
         self,
@@ -655,9 +752,13 @@ class PlsWorkspace:
         y: FloatArray,
         weights: FloatArray | None = None,
         offset: FloatArray | None = None,
+        *,
+        reweightable: bool = False,
     ) -> None:
         """Build the cross-product blocks of [Z X y] once (one O(n) pass), weighted by prior
-        weights, with y replaced by y - offset."""
+        weights, with y replaced by y - offset.  ``reweightable`` keeps what `reweight`
+        needs to refresh the fill-in maps in one pass (16 bytes per map entry); without it
+        `reweight` rebuilds them."""
         rows = tuple(
             ReBlock(
                 np.asarray(b.codes, dtype=np.int64),
@@ -669,68 +770,115 @@ class PlsWorkspace:
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         n = y.shape[0]
-        w = None if weights is None else np.asarray(weights, dtype=np.float64)
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
         off = np.zeros(n) if offset is None else np.asarray(offset, dtype=np.float64)
-        _validate(rows, X, y, np.ones(n) if w is None else w, off)
+        _validate(rows, X, y, w, off)
         self._rows: _Rows | None = _Rows(rows, X, off)
-        cp = CrossProducts.from_rows(rows, X, y, w, None if offset is None else off, moments=False)
-        self._setup(cp)
+        self._n, self._p = int(n), int(X.shape[1])
+        self._sum_log_w = float(np.sum(np.log(w)))
+        self._levels, self._dims = [b.n_levels for b in rows], [b.lhs.shape[1] for b in rows]
+        pairs = {(j, i): level_pairs(rows[j], rows[i]) for j in range(len(rows)) for i in range(j)}
+        self._struct = _analyse(self._levels, pairs)
+        _check_dense_size(self._levels, self._dims, self._struct)
+        self._zxy: FloatArray | None = None
+        self._reweightable = reweightable
+        self._build_templates(w, np.column_stack([X, y - off]))
 
     @classmethod
     def from_cross_products(cls, cp: CrossProducts) -> PlsWorkspace:
-        """A workspace from accumulated cross-products alone (no rows: ``solve`` then returns
-        no fitted values, and ``reweight`` is not available)."""
+        """A workspace from accumulated cross-products alone (MixedModels.jl's ``A`` blocks):
+        no rows, so ``solve`` returns no fitted values and ``reweight`` is not available."""
         if cp.p < 1 or cp.n < 1:
             raise ValueError("cross-products need at least one row and one column of X")
         ws = cls.__new__(cls)
         ws._rows = None
-        ws._setup(cp)
+        ws._n, ws._p, ws._sum_log_w = int(cp.n), cp.p, float(cp.sum_log_w)
+        ws._levels, ws._dims = cp.n_levels, cp.dims
+        ws._struct = _analyse(ws._levels, cp.pairs)
+        _check_dense_size(ws._levels, ws._dims, ws._struct)
+        ws._zxy = None
+        ws._reweightable = False
+        ws._build_from_cross_products(cp)
         return ws
 
-    def _setup(self, cp: CrossProducts) -> None:
-        self._n, self._p, self._sum_log_w = int(cp.n), cp.p, float(cp.sum_log_w)
-        self._levels, self._dims = cp.n_levels, cp.dims
-        self._struct = _analyse(self._levels, cp.pairs)
-        _check_dense_size(self._levels, self._dims, self._struct)
-        self._zxy: FloatArray | None = None
-        self._build_templates(cp)
+    @property
+    def _blocks(self) -> tuple[ReBlock, ...]:
+        """The random terms on the rows (a workspace built from rows only)."""
+        assert self._rows is not None, "a workspace built from cross-products has no rows"
+        return self._rows.blocks
 
     # -- construction ---------------------------------------------------------------------------
 
-    def _build_templates(self, cp: CrossProducts) -> None:
+    def _build_templates(self, w: FloatArray, XY: FloatArray) -> None:
         """Unscaled blocks of [Z X y]'W[Z X y] and the fill-in maps into them."""
+        st = self._struct
+        self._zt = [sp.csr_matrix(z_matrix(b).T) for b in self._blocks]
+        self._scatter = {key: _Scatter.of(self._blocks[key[0]], self._blocks[key[1]])
+                         for key in st.nonzero}  # fmt: skip
+        S = {key: sc.gram(w) for key, sc in self._scatter.items()}
+        self._plan_templates(S)
+        self._fill_weighted(w, XY)
+        self._bind_maps(S)
+
+    def _build_from_cross_products(self, cp: CrossProducts) -> None:
+        """The same templates and maps from accumulated cross-products: each off-diagonal
+        block on the pattern of every pair of levels that share a row (as from the rows)."""
         st, K = self._struct, len(self._dims)
-        sizes = [m * p for m, p in zip(self._levels, self._dims, strict=True)]
-        S: dict[tuple[int, int], sp.csr_matrix] = {}
-        for j, i in st.nonzero:
-            found = cp.off.get((j, i))
-            S[(j, i)] = found if found is not None else sp.csr_matrix((sizes[j], sizes[i]))
+        S = {key: _on_level_pairs(cp, key, self._levels, self._dims) for key in st.nonzero}
+        self._scatter = {}
+        self._plan_templates(S)
+        tmpl = self._tmpl
+        for key in st.nonzero:
+            T = tmpl[key]
+            if isinstance(T, np.ndarray):
+                tmpl[key] = _to_dense(S[key])
+            elif T is not S[key]:
+                T.data[:] = 0.0
+                T.data[self._spread[key]] = S[key].data
+        for i, D in enumerate(cp.diag):
+            tmpl[(i, i)] = _dense_from_blocks(D) if st.dense_diag[i] else D
+            tmpl[(K, i)] = np.ascontiguousarray(cp.zxy[i])
+        tmpl[(K, K)] = np.ascontiguousarray(cp.xy)
+        self._bind_maps(S)
+
+    def _plan_templates(self, S: dict[tuple[int, int], sp.csr_matrix]) -> None:
+        """Which blocks are dense, the precomputed fill-in maps, and each template's pattern."""
+        st, K = self._struct, len(self._dims)
+        dense = {(j, i): st.dense_diag[i] or S[(j, i)].nnz > DENSE_FILL * _size(S[(j, i)])
+                 for j, i in st.nonzero}  # fmt: skip
         # Precomputed fill-in for pairs of pristine term blocks beside a block-diagonal column.
         prods: dict[tuple[int, int, int], _PairProducts] = {}
         for (j, i), ks in st.contributors.items():
             for k in ks if j < K else []:
                 if st.dense_diag[k] or not (st.pristine(j, k) and st.pristine(i, k)):
                     continue
-                pp = _pair_products(S[(j, k)], S[(i, k)], self._dims[k], symmetric=i == j)
+                if dense[(j, k)] or dense[(i, k)]:  # BLAS products beat a sparse map
+                    continue
+                pp = _pair_products(
+                    S[(j, k)], S[(i, k)], self._dims[k], i == j, keep_source=self._reweightable
+                )
                 if pp is not None:
                     prods[(j, i, k)] = pp
         tmpl: dict[tuple[int, int], Block] = {}
-        for i, D in enumerate(cp.diag):
-            tmpl[(i, i)] = _dense_from_blocks(D) if st.dense_diag[i] else D
+        self._spread: dict[tuple[int, int], IntArray] = {}
         for j, i in st.nonzero:
-            if st.dense_diag[i]:
+            extra = [
+                pp.rows * S[(j, i)].shape[1] + pp.cols
+                for (a, b, _), pp in prods.items()
+                if (a, b) == (j, i)
+            ]
+            if dense[(j, i)]:
                 tmpl[(j, i)] = _to_dense(S[(j, i)])
+            elif extra:
+                T = _csr_with_pattern(S[(j, i)], extra)
+                tmpl[(j, i)] = T
+                self._spread[(j, i)] = np.searchsorted(_csr_keys(T), _csr_keys(S[(j, i)]))
             else:
-                extra = [
-                    pp.rows * S[(j, i)].shape[1] + pp.cols
-                    for (a, b, _), pp in prods.items()
-                    if (a, b) == (j, i)
-                ]
-                tmpl[(j, i)] = _csr_with_pattern(S[(j, i)], extra)
-        for i in range(K):
-            tmpl[(K, i)] = cp.zxy[i]
-        tmpl[(K, K)] = cp.xy
-        self._tmpl = tmpl
+                tmpl[(j, i)] = S[(j, i)]  # the same object: refreshed together
+        self._tmpl, self._S, self._prods = tmpl, S, prods
+
+    def _bind_maps(self, S: dict[tuple[int, int], sp.csr_matrix]) -> None:
+        tmpl, prods = self._tmpl, self._prods
         # A dense diagonal block of a scalar term is only read through its lower triangle
         # (Λ-scaling is a scalar and the Cholesky reads row >= col): no need to mirror.
         self._maps = {
@@ -738,6 +886,33 @@ class PlsWorkspace:
             for key, pp in prods.items()
         }
         self._plan_contributions(S)
+
+    def _fill_weighted(self, w: FloatArray, XY: FloatArray) -> None:
+        """The numbers of every template block at weights w and data [X y] (the patterns
+        and fill-in plan stay as they are)."""
+        st, K, tmpl = self._struct, len(self._dims), self._tmpl
+        S = self._S
+        for key, sc in self._scatter.items():
+            sc.gram(w, out=S[key])
+            T = tmpl[key]
+            if isinstance(T, np.ndarray):
+                tmpl[key] = _to_dense(S[key])
+            elif T is not S[key]:  # S's values spread into a wider pattern
+                T.data[:] = 0.0
+                T.data[self._spread[key]] = S[key].data
+        for (j, i, k), pp in self._prods.items() if self._reweightable else ():
+            pp.refresh(S[(j, k)], S[(i, k)])
+        WXY = w[:, None] * XY
+        for i, blk in enumerate(self._blocks):
+            D = diag_cross(blk, w)
+            tmpl[(i, i)] = _dense_from_blocks(D) if st.dense_diag[i] else D
+            zxy = np.ascontiguousarray(np.asarray(self._zt[i] @ WXY).T)  # (Z_i'W[X y])
+            if (K, i) in tmpl:  # in place: the fill-in plan holds this array
+                np.copyto(tmpl[(K, i)], zxy)  # type: ignore[arg-type]
+            else:
+                tmpl[(K, i)] = zxy
+        tmpl[(K, K)] = XY.T @ WXY
+        self._zxy = None
 
     def _plan_contributions(self, S: dict[tuple[int, int], sp.csr_matrix]) -> None:
         """Split each block's fill-in into precomputed (unscaled) and generic (factor) parts."""
@@ -866,10 +1041,12 @@ class PlsWorkspace:
         if rows is None:
             raise ValueError("a workspace built from cross-products has no rows to reweight")
         _validate(rows.blocks, rows.X, y, w, rows.offset)
-        cp = CrossProducts.from_rows(rows.blocks, rows.X, y, w, rows.offset, moments=False)
-        self._sum_log_w = cp.sum_log_w
-        self._zxy = None
-        self._build_templates(cp)
+        self._sum_log_w = float(np.sum(np.log(w)))
+        XY = np.column_stack([rows.X, y - rows.offset])
+        if self._reweightable or not self._prods:
+            self._fill_weighted(w, XY)
+        else:
+            self._build_templates(w, XY)
 
     def modes(
         self, lambdas: Sequence[FloatArray], beta: FloatArray | None = None
@@ -965,7 +1142,7 @@ class PlsWorkspace:
             raise np.linalg.LinAlgError("PLS system is not positive definite") from err
         head = self._head(f, reml)
         objective, ldL2, ldRX2, pwrss = head.objective, head.ldL2, head.ldRX2, head.pwrss
-        K, p, RX, beta = len(self._dims), self._p, head.RX, head.beta
+        p, RX, beta = self._p, head.RX, head.beta
         u_parts = self._modes(f, beta)
         T = self._templates_T(lambdas)
         b_parts = []
@@ -974,12 +1151,7 @@ class PlsWorkspace:
             b_parts.append((uk.reshape(-1, p_k) @ Tk.T).ravel())
         sigma = float(np.sqrt(pwrss / (self._n - p if reml else self._n)))
         fitted = self._fitted(beta, b_parts)
-        condvar = []
-        for k in range(K):
-            Tk = T[k]
-            assert Tk is not None
-            G = self._inverse_col_gram(f, k)
-            condvar.append(sigma**2 * (Tk @ G @ Tk.T))
+        condvar = [sigma**2 * cv for cv in self._relative_condvar(f, T)]
         empty = np.zeros(0)
         return PlsSolution(
             beta=beta,
@@ -995,6 +1167,11 @@ class PlsWorkspace:
             fitted=fitted,
         )
 
+    def conditional_variances(self, lambdas: Sequence[FloatArray]) -> list[FloatArray]:
+        """Per term, the (n_levels, p_i, p_i) blocks of Λ(L L')⁻¹Λ': the conditional
+        covariances of b in units of σ² (a generalized model's, where σ = 1)."""
+        return self._relative_condvar(self._factorise(lambdas), self._templates_T(lambdas))
+
     # -- solution helpers ----------------------------------------------------------------------
 
     def _fitted(self, beta: FloatArray, b_parts: Sequence[FloatArray]) -> FloatArray:
@@ -1006,6 +1183,14 @@ class PlsWorkspace:
         for blk, bk in zip(rows.blocks, b_parts, strict=True):
             fitted += np.einsum("na,na->n", blk.lhs, bk.reshape(blk.n_levels, -1)[blk.codes])
         return fitted
+
+    def _relative_condvar(self, f: _Factorisation, T: list[FloatArray | None]) -> list[FloatArray]:
+        out = []
+        for k in range(len(self._dims)):
+            Tk = T[k]
+            assert Tk is not None
+            out.append(Tk @ self._inverse_col_gram(f, k) @ Tk.T)
+        return out
 
     def _modes(self, f: _Factorisation, beta: FloatArray) -> list[FloatArray]:
         """Spherical modes u from L_Z' u = c_u - L_XZ' β (blocked back substitution)."""

@@ -18,7 +18,7 @@ from .formula import parse_formula
 from .formula.spec import variables_of
 
 if TYPE_CHECKING:
-    from .result import LmerResult
+    from .result import LmerResult, MixedModelResult
 
 __all__ = ["predict", "simulate"]
 
@@ -26,7 +26,7 @@ ReForm = str | bool | None
 
 
 def predict(
-    fit: LmerResult,
+    fit: MixedModelResult,
     newdata: pd.DataFrame | None = None,
     re_form: ReForm = None,
     allow_new_levels: bool = False,
@@ -70,7 +70,7 @@ def simulate(
     return pd.DataFrame(sims, index=design.rows)
 
 
-def _chosen_terms(fit: LmerResult, re_form: ReForm) -> list[RandomEffectsTerm]:
+def _chosen_terms(fit: MixedModelResult, re_form: ReForm) -> list[RandomEffectsTerm]:
     terms = list(fit.design.terms)
     if re_form is None or re_form is True:
         return terms
@@ -93,7 +93,9 @@ def _chosen_terms(fit: LmerResult, re_form: ReForm) -> list[RandomEffectsTerm]:
     return chosen
 
 
-def _frame(fit: LmerResult, newdata: pd.DataFrame, terms: list[RandomEffectsTerm]) -> pd.DataFrame:
+def _frame(
+    fit: MixedModelResult, newdata: pd.DataFrame, terms: list[RandomEffectsTerm]
+) -> pd.DataFrame:
     if not isinstance(newdata, pd.DataFrame):
         raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
     spec = fit.design.spec
@@ -110,13 +112,13 @@ def _frame(fit: LmerResult, newdata: pd.DataFrame, terms: list[RandomEffectsTerm
     return newdata
 
 
-def _fixed_part(fit: LmerResult, frame: pd.DataFrame) -> NDArray[np.float64]:
+def _fixed_part(fit: MixedModelResult, frame: pd.DataFrame) -> NDArray[np.float64]:
     full = _encode(fit.design.fixed.on, frame, "the fixed effects")
     keep = [fit.design.fixed.columns.index(c) for c in fit.design.x_columns]
     return full[:, keep]
 
 
-def _offsets(fit: LmerResult, frame: pd.DataFrame) -> NDArray[np.float64] | None:
+def _offsets(fit: MixedModelResult, frame: pd.DataFrame) -> NDArray[np.float64] | None:
     if not fit.design.spec.offsets:
         return None
     return np.asarray(
@@ -135,7 +137,7 @@ def _encode(encoder: object, frame: pd.DataFrame, what: str) -> NDArray[np.float
 
 
 def _random_part(
-    fit: LmerResult, term: RandomEffectsTerm, frame: pd.DataFrame | None, allow_new: bool
+    fit: MixedModelResult, term: RandomEffectsTerm, frame: pd.DataFrame | None, allow_new: bool
 ) -> NDArray[np.float64]:
     modes = fit.ranef[term.group][term.columns].to_numpy()
     if frame is None:

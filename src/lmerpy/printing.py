@@ -9,9 +9,17 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from .result import LmerResult
+    from .glmer_result import GlmerResult
+    from .result import LmerResult, MixedModelResult
 
-__all__ = ["cell", "format_fit", "format_varcorr", "grid", "random_effects_table"]
+__all__ = [
+    "cell",
+    "format_fit",
+    "format_glmer",
+    "format_varcorr",
+    "grid",
+    "random_effects_table",
+]
 
 
 def format_fit(fit: LmerResult, data_name: str | None = None) -> str:
@@ -35,12 +43,32 @@ def format_fit(fit: LmerResult, data_name: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def format_varcorr(fit: LmerResult) -> str:
+def format_varcorr(fit: MixedModelResult, residual: bool = True) -> str:
     """The Groups / Name / Std.Dev. / Corr table of lme4's ``print(VarCorr(m))``."""
-    return random_effects_text(random_effects_table(fit).drop(columns="Variance"))
+    return random_effects_text(random_effects_table(fit, residual).drop(columns="Variance"))
 
 
-def random_effects_table(fit: LmerResult) -> pd.DataFrame:
+def format_glmer(fit: GlmerResult) -> str:
+    """What lme4's ``print(m)`` shows for a glmer fit."""
+    method = "Laplace Approximation" if fit.nagq <= 1 else f"nAGQ = {fit.nagq}"
+    lines = [
+        f"Generalized linear mixed model fit by maximum likelihood ({method})",
+        f" Family: {fit.family}",
+        f"Formula: {fit.design.spec.formula}",
+    ]
+    values = [fit.aic, fit.bic, fit.loglik, fit.objective]
+    cells = [f"{v:.4f}" for v in values] + [str(fit.df_residual)]
+    lines.append(grid(["AIC", "BIC", "logLik", "deviance", "df.resid"], [cells], "rrrrr"))
+    groups = ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
+    lines += ["Random effects:", format_varcorr(fit, residual=False)]
+    lines.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
+    names = list(fit.fixef.index)
+    lines += ["Fixed Effects:", grid(names, [[f"{v:.5g}" for v in fit.fixef]], "r" * len(names))]
+    lines += [f"warning: {m}" for m in fit.messages]
+    return "\n".join(lines)
+
+
+def random_effects_table(fit: MixedModelResult, residual: bool = True) -> pd.DataFrame:
     """Groups, Name, Variance, Std.Dev. and correlations, one row per column of each term,
     as lme4's summary lays them out. Correlations of an unstructured term fill a lower
     triangle (``Corr``, ``Corr.1``, ...); a ``cs`` or ``ar1`` term shows its one correlation
@@ -64,7 +92,9 @@ def random_effects_table(fit: LmerResult) -> pd.DataFrame:
                 for j in range(i):
                     row["Corr" if j == 0 else f"Corr.{j}"] = corr[i, j]
             rows.append(row)
-    rows.append({"Groups": "Residual", "Name": "", "Variance": fit.sigma**2, "Std.Dev.": fit.sigma})
+    if residual:
+        sigma = fit.sigma
+        rows.append({"Groups": "Residual", "Name": "", "Variance": sigma**2, "Std.Dev.": sigma})
     return pd.DataFrame(rows)
 
 

@@ -32,8 +32,138 @@ __all__ = ["SINGULAR_TOL", "LmerResult", "make_result"]
 SINGULAR_TOL = 1e-4  # lme4's isSingular(tol = 1e-4)
 
 
+class MixedModelResult:
+    """What linear and generalized fits share: the design, the optimizer record, and the
+    random effects' accessors (lme4 names). Subclasses supply β, the conditional modes and
+    variances, θ by term, and the scale of the covariances (σ, or 1)."""
+
+    design: Design
+    record: OptimizerRecord
+
+    # ---- supplied by the subclass -------------------------------------------------------------
+    @property
+    def _beta(self) -> NDArray[np.float64]:
+        raise NotImplementedError
+
+    @property
+    def _modes(self) -> NDArray[np.float64]:
+        raise NotImplementedError
+
+    @property
+    def _condvar(self) -> list[NDArray[np.float64]]:
+        raise NotImplementedError
+
+    @property
+    def _covariance_scale(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def _theta_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def _term_thetas(self) -> list[NDArray[np.float64]]:
+        raise NotImplementedError
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard deviation (1 for binomial and Poisson models)."""
+        raise NotImplementedError
+
+    # ---- shared ----------------------------------------------------------------------------
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self._beta, index=self.design.x_columns, name="fixef")
+
+    @property
+    def theta(self) -> pd.Series:
+        return pd.Series(self.record.final[: len(self._theta_names)], index=self._theta_names,
+                         name="theta")  # fmt: skip
+
+    @property
+    def nobs(self) -> int:
+        return self.design.nobs
+
+    @property
+    def dropped_rows(self) -> int:
+        """Rows of the data left out for missing values."""
+        return self.design.dropped_rows
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        return {t.group: t.factor.n_levels for t in self.design.terms}
+
+    @cached_property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        frames: dict[str, list[pd.DataFrame]] = {}
+        for term, values in zip(self.design.terms, self._term_modes(), strict=True):
+            frame = pd.DataFrame(values, index=term.factor.levels, columns=term.columns)
+            frames.setdefault(term.group, []).append(frame)
+        return {g: pd.concat(parts, axis=1) for g, parts in frames.items()}
+
+    @cached_property
+    def ranef_condvar(self) -> dict[str, NDArray[np.float64]]:
+        """Per group, (levels, k, k). Terms sharing a grouping factor fill their own
+        diagonal blocks; covariances across such terms are not computed (NaN)."""
+        out: dict[str, list[NDArray[np.float64]]] = {}
+        for term, cv in zip(self.design.terms, self._condvar, strict=True):
+            out.setdefault(term.group, []).append(cv)
+        return {g: _block_diagonal(parts) for g, parts in out.items()}
+
+    @cached_property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        fixef = self.fixef
+        out = {}
+        for group, modes in self.ranef.items():
+            frame = pd.DataFrame(
+                np.tile(fixef.to_numpy(), (len(modes), 1)), index=modes.index, columns=fixef.index
+            )
+            for col in modes.columns:
+                frame[col] = modes[col] + frame.get(col, 0.0)
+            out[group] = frame
+        return out
+
+    @cached_property
+    def term_covariances(self) -> list[tuple[str, RandomEffectsTerm, NDArray[np.float64]]]:
+        """(name, term, covariance σ²TTᵀ) per random term, named as lme4's VarCorr names
+        them: a grouping factor's second term is ``g.1``, its third ``g.2``."""
+        out = []
+        seen: dict[str, int] = {}
+        scale = self._covariance_scale
+        for term, theta in zip(self.design.terms, self._term_thetas(), strict=True):
+            k = seen.get(term.group, 0)
+            seen[term.group] = k + 1
+            factor = term.term_type.lambda_block(theta, len(term.columns))
+            name = term.group if k == 0 else f"{term.group}.{k}"
+            out.append((name, term, scale * factor @ factor.T))
+        return out
+
+    def _varcorr_rows(self) -> list[dict[str, object]]:
+        rows: list[dict[str, object]] = []
+        for name, term, cov in self.term_covariances:
+            rows += _varcorr_rows(name, term.columns, cov)
+        return rows
+
+    @property
+    def is_singular(self) -> bool:
+        """A parameter within ``SINGULAR_TOL`` of a finite bound (lme4's ``isSingular``)."""
+        theta, lower, upper = self.record.final, self.record.lower, self.record.upper
+        return bool(np.any(theta - lower < SINGULAR_TOL) or np.any(upper - theta < SINGULAR_TOL))
+
+    @property
+    def converged(self) -> bool:
+        return self.record.converged
+
+    def _term_modes(self) -> list[NDArray[np.float64]]:
+        out, start = [], 0
+        for term in self.design.terms:
+            size = term.factor.n_levels * len(term.columns)
+            out.append(self._modes[start : start + size].reshape(term.factor.n_levels, -1))
+            start += size
+        return out
+
+
 @dataclass(frozen=True, repr=False)
-class LmerResult:
+class LmerResult(MixedModelResult):
     """A fitted linear mixed model (lme4's ``merMod``).
 
     Attributes (all lme4-named; groups as lme4 names them, e.g. ``cask:batch``):
@@ -72,14 +202,6 @@ class LmerResult:
 
     # ---- parameters ------------------------------------------------------------------------
     @property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self.solution.beta, index=self.design.x_columns, name="fixef")
-
-    @property
-    def theta(self) -> pd.Series:
-        return pd.Series(self.record.final, index=self.devfun.theta_names, name="theta")
-
-    @property
     def sigma(self) -> float:
         return self.solution.sigma
 
@@ -90,15 +212,6 @@ class LmerResult:
         return pd.DataFrame(self.sigma**2 * rx_inv @ rx_inv.T, index=cols, columns=cols)
 
     # ---- fit criteria -------------------------------------------------------------------------
-    @property
-    def nobs(self) -> int:
-        return self.design.nobs
-
-    @property
-    def dropped_rows(self) -> int:
-        """Rows of the data left out for missing values."""
-        return self.design.dropped_rows
-
     @property
     def npar(self) -> int:
         """Parameters counted by ``logLik``'s df: β, θ and σ."""
@@ -135,76 +248,38 @@ class LmerResult:
     def df_residual(self) -> int:
         return self.nobs - self.npar
 
-    # ---- random effects -----------------------------------------------------------------------
-    @property
-    def ngroups(self) -> dict[str, int]:
-        return {t.group: t.factor.n_levels for t in self.design.terms}
-
-    @cached_property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        frames: dict[str, list[pd.DataFrame]] = {}
-        for term, values in zip(self.design.terms, self._term_modes(), strict=True):
-            frame = pd.DataFrame(values, index=term.factor.levels, columns=term.columns)
-            frames.setdefault(term.group, []).append(frame)
-        return {g: pd.concat(parts, axis=1) for g, parts in frames.items()}
-
-    @cached_property
-    def ranef_condvar(self) -> dict[str, NDArray[np.float64]]:
-        """Per group, (levels, k, k). Terms sharing a grouping factor fill their own
-        diagonal blocks; covariances across such terms are not computed (NaN)."""
-        out: dict[str, list[NDArray[np.float64]]] = {}
-        for term, cv in zip(self.design.terms, self.solution.condvar, strict=True):
-            out.setdefault(term.group, []).append(cv)
-        return {g: _block_diagonal(parts) for g, parts in out.items()}
-
-    @cached_property
-    def coef(self) -> dict[str, pd.DataFrame]:
-        fixef = self.fixef
-        out = {}
-        for group, modes in self.ranef.items():
-            frame = pd.DataFrame(
-                np.tile(fixef.to_numpy(), (len(modes), 1)), index=modes.index, columns=fixef.index
-            )
-            for col in modes.columns:
-                frame[col] = modes[col] + frame.get(col, 0.0)
-            out[group] = frame
-        return out
-
     @cached_property
     def varcorr(self) -> pd.DataFrame:
-        rows: list[dict[str, object]] = []
-        for name, term, cov in self.term_covariances:
-            rows += _varcorr_rows(name, term.columns, cov)
+        rows = self._varcorr_rows()
         rows.append(
             {"group": "Residual", "var1": None, "var2": None, "vcov": self.sigma**2,
              "sdcor": self.sigma}
         )  # fmt: skip
         return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
 
-    @cached_property
-    def term_covariances(self) -> list[tuple[str, RandomEffectsTerm, NDArray[np.float64]]]:
-        """(name, term, covariance σ²TTᵀ) per random term, named as lme4's VarCorr names
-        them: a grouping factor's second term is ``g.1``, its third ``g.2``."""
-        out = []
-        seen: dict[str, int] = {}
-        thetas = self.devfun.term_thetas(self.record.final)
-        for term, theta in zip(self.design.terms, thetas, strict=True):
-            k = seen.get(term.group, 0)
-            seen[term.group] = k + 1
-            factor = term.term_type.lambda_block(theta, len(term.columns))
-            name = term.group if k == 0 else f"{term.group}.{k}"
-            out.append((name, term, self.sigma**2 * factor @ factor.T))
-        return out
+    # ---- hooks of MixedModelResult ----------------------------------------------------------
+    @property
+    def _beta(self) -> NDArray[np.float64]:
+        return self.solution.beta
 
     @property
-    def is_singular(self) -> bool:
-        """A parameter within ``SINGULAR_TOL`` of a finite bound (lme4's ``isSingular``)."""
-        theta, lower, upper = self.record.final, self.record.lower, self.record.upper
-        return bool(np.any(theta - lower < SINGULAR_TOL) or np.any(upper - theta < SINGULAR_TOL))
+    def _modes(self) -> NDArray[np.float64]:
+        return self.solution.b
 
     @property
-    def converged(self) -> bool:
-        return self.record.converged
+    def _condvar(self) -> list[NDArray[np.float64]]:
+        return self.solution.condvar
+
+    @property
+    def _covariance_scale(self) -> float:
+        return self.sigma**2
+
+    @property
+    def _theta_names(self) -> list[str]:
+        return self.devfun.theta_names
+
+    def _term_thetas(self) -> list[NDArray[np.float64]]:
+        return list(self.devfun.term_thetas(self.record.final))
 
     # ---- inference, prediction, refitting (each a call into its own module) ------------------
     def summary(self, ddf: str = "satterthwaite") -> Summary:
@@ -289,14 +364,6 @@ class LmerResult:
                 f"the {what} of a fit to data read in chunks are not kept in memory: "
                 "lmerpy.write_fitted(fit, data, path) writes them to Parquet"
             )
-
-    def _term_modes(self) -> list[NDArray[np.float64]]:
-        out, start = [], 0
-        for term in self.design.terms:
-            size = term.factor.n_levels * len(term.columns)
-            out.append(self.solution.b[start : start + size].reshape(term.factor.n_levels, -1))
-            start += size
-        return out
 
 
 def make_result(devfun: DevianceFunction, record: OptimizerRecord) -> LmerResult:

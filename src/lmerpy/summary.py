@@ -17,9 +17,10 @@ import pandas as pd
 from .printing import cell, grid, random_effects_table, random_effects_text
 
 if TYPE_CHECKING:
+    from .glmer_result import GlmerResult
     from .result import LmerResult
 
-__all__ = ["Summary", "summarize"]
+__all__ = ["Summary", "summarize", "summarize_glmer"]
 
 _DDF_NAMES = {
     "satterthwaite": "Satterthwaite's method",
@@ -36,10 +37,12 @@ class Summary:
         title: "Linear mixed model fit by REML" (or maximum likelihood) and the t-test method.
         formula: the model formula.
         criteria: REML criterion, or AIC/BIC/logLik/deviance/df.resid for ML fits.
-        scaled_residuals: quantiles of residuals/σ (Min, 1Q, Median, 3Q, Max).
+        scaled_residuals: quantiles of residuals/σ (Min, 1Q, Median, 3Q, Max); Pearson
+            residuals for a generalized model.
         random_effects: Groups, Name, Variance, Std.Dev., Corr (one column per correlation).
         nobs, ngroups: number of observations and of levels of each grouping factor.
-        coefficients: Estimate, Std. Error, df, t value, Pr(>|t|).
+        coefficients: Estimate, Std. Error, df, t value, Pr(>|t|) (generalized models:
+            Estimate, Std. Error, z value, Pr(>|z|)).
         correlation: correlation of the fixed-effect estimates.
         messages: warnings kept with the fit (singular, dropped columns or rows, ...).
     """
@@ -54,9 +57,13 @@ class Summary:
     coefficients: pd.DataFrame
     correlation: pd.DataFrame
     messages: tuple[str, ...] = field(default=())
+    family: str = ""
+    """The response family and link of a generalized model, e.g. "binomial  ( logit )"."""
 
     def __str__(self) -> str:
-        lines = [self.title, f"Formula: {self.formula}", ""]
+        lines = [self.title]
+        lines += [f" Family: {self.family}"] if self.family else []
+        lines += [f"Formula: {self.formula}", ""]
         if "REML criterion" in self.criteria.index:
             lines.append(f"REML criterion at convergence: {self.criteria['REML criterion']:.1f}")
         else:
@@ -118,12 +125,9 @@ def summarize(fit: LmerResult, ddf: str = "satterthwaite") -> Summary:
              "df.resid": fit.df_residual}
         )  # fmt: skip
     scaled = _scaled_residuals(fit)
-    vcov = fit.vcov.to_numpy()
-    sd = np.sqrt(np.diag(vcov))
-    corr = pd.DataFrame(vcov / np.outer(sd, sd), index=fit.vcov.index, columns=fit.vcov.columns)
     return Summary(
         title, fit.design.spec.formula, criteria, scaled, random_effects_table(fit), fit.nobs,
-        fit.ngroups, fit.coef_table(ddf), corr, fit.messages,
+        fit.ngroups, fit.coef_table(ddf), _correlation(fit.vcov), fit.messages,
     )  # fmt: skip
 
 
@@ -138,20 +142,49 @@ def _scaled_residuals(fit: LmerResult) -> pd.Series:
     return pd.Series(np.quantile(resid, [0, 0.25, 0.5, 0.75, 1]), index=names)
 
 
+def summarize_glmer(fit: GlmerResult) -> Summary:
+    """Build the Summary of a generalized fit (lme4: ``summary(m)`` of a glmer fit)."""
+    method = (
+        "Laplace Approximation"
+        if fit.nagq <= 1
+        else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {fit.nagq}"
+    )
+    title = f"Generalized linear mixed model fit by maximum likelihood ({method})"
+    criteria = pd.Series(
+        {"AIC": fit.aic, "BIC": fit.bic, "logLik": fit.loglik, "deviance": fit.objective,
+         "df.resid": fit.df_residual}
+    )  # fmt: skip
+    quantiles = np.quantile(fit.pearson_residuals, [0, 0.25, 0.5, 0.75, 1])
+    scaled = pd.Series(quantiles, index=["Min", "1Q", "Median", "3Q", "Max"])
+    return Summary(
+        title, fit.design.spec.formula, criteria, scaled,
+        random_effects_table(fit, residual=False), fit.nobs, fit.ngroups, fit.coef_table(),
+        _correlation(fit.vcov), fit.messages, str(fit.family),
+    )  # fmt: skip
+
+
+def _correlation(vcov: pd.DataFrame) -> pd.DataFrame:
+    values = vcov.to_numpy()
+    sd = np.sqrt(np.diag(values))
+    return pd.DataFrame(values / np.outer(sd, sd), index=vcov.index, columns=vcov.columns)
+
+
 def _numbers_line(values: pd.Series, fmt: str) -> str:
     cells = [f"{v:.0f}" if k == "df.resid" else f"{v:{fmt}}" for k, v in values.items()]
     return grid([str(k) for k in values.index], [cells], "r" * len(cells))
 
 
 def _coefficients_text(table: pd.DataFrame) -> str:
+    stat = "z" if "z value" in table.columns else "t"
+    numbers = [c for c in ("Estimate", "Std. Error", "df") if c in table.columns]
     rows = []
     for name, row in table.iterrows():
-        p = row["Pr(>|t|)"]
-        cells = [str(name)] + [f"{row[c]:.5g}" for c in ["Estimate", "Std. Error", "df"]]
-        cells += [f"{row['t value']:.3f}", _pvalue(p), _stars(p)]
+        p = row[f"Pr(>|{stat}|)"]
+        cells = [str(name)] + [f"{row[c]:.5g}" for c in numbers]
+        cells += [f"{row[f'{stat} value']:.3f}", _pvalue(p), _stars(p)]
         rows.append(cells)
-    header = ["", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)", ""]
-    return grid(header, rows, "lrrrrrl")
+    header = ["", *numbers, f"{stat} value", f"Pr(>|{stat}|)", ""]
+    return grid(header, rows, "l" + "r" * (len(header) - 2) + "l")
 
 
 def _correlation_text(corr: pd.DataFrame) -> str:

@@ -152,6 +152,8 @@ def _merge(a: dict[str, Any], b: dict[str, Any], combine: Any) -> dict[str, Any]
 
 def _union_sorted(a: Values, b: Values) -> Values:
     try:
+        if a.dtype.kind in "iuf" and b.dtype.kind in "iuf":
+            return _distinct(np.concatenate([a, b]))
         return np.union1d(a, b)
     except TypeError:
         raise DataError("a categorical column mixes values that cannot be ordered") from None
@@ -223,14 +225,19 @@ def _is_number(column: pd.Series) -> bool:
 
 def _uniques(column: pd.Series) -> Values:
     values = column.to_numpy()
-    if values.dtype.kind in "iuf":  # a sort is several times faster than np.unique's hash
-        ordered: Values = np.sort(values)
-        distinct: Values = ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
-        return distinct
+    if values.dtype.kind in "iuf":
+        return _distinct(values)
     try:
         return np.asarray(sorted(_plain(v) for v in pd.unique(values)), dtype=object)
     except TypeError:
         raise DataError(f"column '{column.name}' mixes values that cannot be ordered") from None
+
+
+def _distinct(values: Values) -> Values:
+    """Sorted distinct numbers (a sort: several times faster than np.unique's hashing)."""
+    ordered: Values = np.sort(values)
+    distinct: Values = ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
+    return distinct
 
 
 def _combinations(frame: pd.DataFrame, names: tuple[str, ...]) -> list[tuple[Any, ...]]:

@@ -29,6 +29,7 @@ DESCRIPTIONS: dict[str, str] = {
     "cbpp": "Contagious bovine pleuropneumonia: new cases in 15 herds over 4 periods (lme4).",
     "grouseticks": "Ticks on red grouse chicks, by brood, location and year (lme4).",
     "insteval": "73,421 lecture ratings by 2,972 students of 1,128 lecturers (lme4 InstEval).",
+    "verbagg": "Verbal aggression: 316 people's yes/perhaps/no to 24 items (lme4 VerbAgg).",
 }
 
 

@@ -36,7 +36,7 @@ from ..terms import TermType, get_term_type
 from .grouping import GroupingFactor, grouping_factor
 from .matrices import ModelMatrix, evaluate, model_matrix
 
-__all__ = ["Design", "RandomEffectsTerm", "lformula"]
+__all__ = ["Design", "RandomEffectsTerm", "build_design", "lformula"]
 
 T = TypeVar("T")
 
@@ -150,6 +150,34 @@ def lformula(
         >>> design.x_columns, [t.group for t in design.terms]
         (['(Intercept)', 'Days'], ['Subject'])
     """
+    return build_design(formula, data, weights=weights, checks=checks)
+
+
+Response = Callable[
+    [ModelSpec, pd.DataFrame, NDArray[np.float64] | None],
+    tuple[NDArray[np.float64], NDArray[np.float64] | None],
+]
+"""(spec, complete-case frame, prior weights) -> (response, prior weights): a generalized
+model's response step may turn cbind(successes, failures) into proportions and weights."""
+
+
+def _gaussian_response(
+    spec: ModelSpec, frame: pd.DataFrame, prior: NDArray[np.float64] | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    return response_vector(spec, frame), prior
+
+
+def build_design(
+    formula: str | ModelSpec,
+    data: pd.DataFrame,
+    *,
+    weights: ArrayLike | str | None = None,
+    checks: Checks | None = None,
+    response: Response = _gaussian_response,
+    generalized: bool = False,
+) -> Design:
+    """``lformula`` with its response step replaced (``glformula`` builds on it);
+    ``generalized`` runs the data checks as lme4's ``glmerControl`` sets them."""
     spec = formula if isinstance(formula, ModelSpec) else parse_formula(formula)
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
@@ -167,13 +195,13 @@ def lformula(
     check_columns(spec, data)
     messages: list[str] = []
     frame, prior, dropped = complete_cases(spec, data, weights, messages)
-    y = response_vector(spec, frame)
+    y, prior = response(spec, frame, prior)
     fixed = checked(lambda: model_matrix(spec.fixed, frame), spec, "the fixed effects")
     X, x_columns, dropped_columns = _drop_rank_deficient(fixed, messages)
     matrices = {spec.fixed: fixed}  # a random term whose lhs is the fixed part reuses X
     terms = tuple(_random_term(rt, spec, frame, matrices) for rt in spec.random)
     terms = tuple(sorted(terms, key=lambda t: -t.factor.n_levels))  # stable, as lme4
-    messages += run_checks(checks or Checks(), y, X, x_columns, terms)
+    messages += run_checks(checks or Checks(), y, X, x_columns, terms, generalized=generalized)
     offset = offset_vector(spec, frame)
     return Design(
         spec, y, X, x_columns, terms, prior, offset, frame.index, fixed, data, weights,

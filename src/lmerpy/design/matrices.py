@@ -71,9 +71,10 @@ def evaluate(node: Node, data: pd.DataFrame) -> NDArray[np.float64]:
     """Evaluate one numeric expression (a response, an offset) on the data."""
     if isinstance(node, Name) and pd.api.types.is_numeric_dtype(data[node.name]):
         return data[node.name].to_numpy(dtype=np.float64)
-    matrix = Formula(f"0 + {expression_code(node)}").get_model_matrix(
-        data, na_action="ignore", context=_CONTEXT
-    )
+    code = expression_code(node)
+    if isinstance(node, BinOp | UnaryOp | Paren):  # arithmetic, not formula operators
+        code = f"I({code})"
+    matrix = Formula(f"0 + {code}").get_model_matrix(data, na_action="ignore", context=_CONTEXT)
     values = np.asarray(matrix, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != 1:
         raise TypeError(f"{node} is not a single numeric column")

@@ -24,4 +24,10 @@ def grammar_text() -> str:
 @functools.cache
 def parser() -> Lark:
     """The formula parser: LALR(1), positions kept, built on first use."""
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=True,  # the parse table, in the temporary directory: 0.5 s per process saved
+    )

@@ -1,0 +1,51 @@
+# lme4 1.1-31 glmer fits the tests compare against (tests/test_glmer.py).
+# Run from the repository root: Rscript tests/reference/glmer/make_references.R
+suppressPackageStartupMessages({library(lme4); library(jsonlite)})
+out <- list()
+grab <- function(m, call) {
+  s <- summary(m)
+  list(
+    call = call,
+    fixef = as.list(fixef(m)),
+    se = as.list(sqrt(diag(as.matrix(vcov(m))))),
+    se_rx = as.list(sqrt(diag(as.matrix(vcov(m, use.hessian = FALSE))))),
+    theta = unname(getME(m, "theta")),
+    logLik = as.numeric(logLik(m)),
+    deviance = deviance(m),
+    AIC = AIC(m), BIC = BIC(m), df_resid = df.residual(m),
+    ranef = lapply(ranef(m), function(r) as.list(r[[1]])),
+    fitted = unname(fitted(m))
+  )
+}
+cbpp$obs <- factor(seq_len(nrow(cbpp)))
+f_cbpp <- cbind(incidence, size - incidence) ~ period + (1 | herd)
+out$cbpp_nagq0 <- grab(glmer(f_cbpp, cbpp, binomial, nAGQ = 0),
+  "glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial, nAGQ = 0)")
+out$cbpp_probit <- grab(glmer(f_cbpp, cbpp, binomial(link = "probit")),
+  "glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial(link = 'probit'))")
+out$cbpp_cloglog <- grab(glmer(f_cbpp, cbpp, binomial(link = "cloglog")),
+  "glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial(link = 'cloglog'))")
+# Poisson counts with an exposure offset: incidence per animal
+out$cbpp_poisson_offset <- grab(
+  glmer(incidence ~ period + offset(log(size)) + (1 | herd), cbpp, poisson),
+  "glmer(incidence ~ period + offset(log(size)) + (1 | herd), cbpp, poisson)")
+# Bernoulli rows: each animal of cbpp as a 0/1 row
+rows <- do.call(rbind, lapply(seq_len(nrow(cbpp)), function(i) {
+  r <- cbpp[i, ]
+  data.frame(herd = r$herd, period = r$period,
+             y = c(rep(1, r$incidence), rep(0, r$size - r$incidence)))
+}))
+out$cbpp_bernoulli <- grab(glmer(y ~ period + (1 | herd), rows, binomial),
+  "glmer(y ~ period + (1 | herd), <cbpp expanded to one 0/1 row per animal>, binomial)")
+# VerbAgg (lme4), the benchmark model
+data(VerbAgg)
+m_va <- glmer(r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item), VerbAgg, binomial)
+out$verbagg <- grab(m_va,
+  "glmer(r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item), VerbAgg, binomial)")
+out$verbagg$fitted <- NULL
+out$verbagg$ranef <- NULL
+out$lme4_version <- as.character(packageVersion("lme4"))
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
+           "tests/reference/glmer/references.json")
+write.csv(VerbAgg[, c("Anger", "Gender", "item", "resp", "id", "btype", "situ", "mode", "r2")],
+          gzfile("src/lmerpy/datasets/verbagg.csv.gz"), row.names = FALSE)
