@@ -193,7 +193,11 @@ def _machine() -> dict[str, Any]:
             versions[name] = None
     with open("/proc/meminfo", encoding="ascii") as meminfo:
         total = int(meminfo.readline().split()[1]) * 1024
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
     return {
+        "commit": commit or None,
         "python": platform.python_version(),
         "cpus": __import__("os").cpu_count(),
         "memory_gb": round(total / 1e9, 1),
