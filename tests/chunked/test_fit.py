@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lmerpy
 from tests.chunked.helpers import assert_same_fit
@@ -186,3 +188,18 @@ def test_per_row_results_point_to_write_fitted() -> None:
             get()
     with pytest.raises(lmerpy.errors.DataError, match=r"call lmerpy\.lmer"):
         fit.update(". ~ . - Days")
+
+
+@settings(max_examples=15, deadline=None)
+@given(batch=st.integers(min_value=1, max_value=300))
+def test_any_batch_size_gives_the_same_cross_products(batch: int) -> None:
+    """Chunks of one row, chunks that miss levels and categories, one chunk: the same blocks."""
+    frame = data("cake")
+    formula = "angle ~ recipe * temperature + (1 | recipe:replicate)"
+    schema = lmerpy.scan(formula, frame)
+    whole = lmerpy.cross_products(schema, frame, batch_size=len(frame))
+    parts = lmerpy.cross_products(schema, frame, batch_size=batch)
+    assert parts.n == whole.n == 270
+    np.testing.assert_allclose(parts.xy, whole.xy, rtol=1e-12)
+    np.testing.assert_allclose(parts.zxy[0], whole.zxy[0], rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(parts.diag[0], whole.diag[0])

@@ -83,3 +83,16 @@ def test_a_worker_failure_is_a_clear_error(client: Client) -> None:
 
 def _explode(part: pd.DataFrame) -> pd.DataFrame:
     raise RuntimeError("disk on fire")
+
+
+@pytest.mark.timeout(300)
+def test_fitted_values_of_a_dask_fit_stream_to_parquet(client: Client, tmp_path: Path) -> None:
+    frame = data("sleepstudy")
+    formula = "Reaction ~ Days + (Days | Subject)"
+    ddf = dd.from_pandas(frame, npartitions=3)
+    chunked = lmerpy.lmer(formula, ddf)
+    rows = lmerpy.write_fitted(chunked, ddf, tmp_path / "fitted.parquet")
+    out = pd.read_parquet(tmp_path / "fitted.parquet")
+    memory = lmerpy.lmer(formula, frame)
+    assert rows == 180
+    np.testing.assert_allclose(out["fitted"], memory.fitted, rtol=1e-6)
