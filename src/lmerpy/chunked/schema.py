@@ -10,7 +10,7 @@ what pass two encodes every chunk with. A schema is plain data, saved with the c
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -292,8 +292,3 @@ def _refuse(node: Call, spec: ModelSpec, what: str) -> None:
         node.start,
         node.end,
     )
-
-
-def with_rows(schema: Schema, rows: int, dropped: int) -> Schema:
-    """The schema with its row counts replaced."""
-    return replace(schema, rows=rows, dropped=dropped)
