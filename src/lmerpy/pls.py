@@ -53,6 +53,9 @@ block, 11,585 effects square, already takes tens of seconds per Cholesky factori
 DENSE_FILL = 0.25
 """An off-diagonal block filled more than this is stored dense (BLAS beats sparse there)."""
 
+_MAX_SOLVE_BYTES = 2**29
+"""Largest dense block the conditional variances of one term may allocate at once."""
+
 _MAX_MAP_ENTRIES = 20_000_000
 """Largest precomputed fill-in map (stored non-zeros); larger fill-ins use sparse products."""
 
@@ -1206,9 +1209,32 @@ class PlsWorkspace:
         return u
 
     def _inverse_col_gram(self, f: _Factorisation, k: int) -> FloatArray:
-        """Level blocks of (L_Z L_Z')⁻¹ for term k: the blocks of M' M, M = L_Z⁻¹[:, term k]."""
+        """Level blocks of (L_Z L_Z')⁻¹ for term k: the blocks of M' M, M = L_Z⁻¹[:, term k].
+
+        A block-diagonal term whose columns of M below it would make a dense block larger
+        than _MAX_SOLVE_BYTES (a term with many levels crossed with another) is done a slice
+        of its levels at a time, so memory stays bounded; the numbers are the same."""
+        p, m = self._dims[k], self._levels[k]
+        below = sum(q * d for q, d in zip(self._levels[k + 1 :], self._dims[k + 1 :], strict=True))
+        per_level = 8 * p * max(below, 1)
+        Linv = f.diag[k].Linv
+        if Linv is None or per_level * m <= _MAX_SOLVE_BYTES:
+            return self._col_gram_of(f, k, f.diag[k].inverse())
+        step = max(1, _MAX_SOLVE_BYTES // per_level)
+        parts = []
+        for start in range(0, m, step):
+            end = min(m, start + step)
+            Mk = _bd_sparse(Linv[start:end])  # columns of L_kk⁻¹ for levels start..end
+            above = sp.csr_matrix((start * p, Mk.shape[1]))
+            below_rows = sp.csr_matrix(((m - end) * p, Mk.shape[1]))
+            columns = sp.csr_matrix(sp.vstack([above, Mk, below_rows]))
+            parts.append(self._col_gram_of(f, k, columns))
+        return np.concatenate(parts)
+
+    def _col_gram_of(self, f: _Factorisation, k: int, Mk: Block) -> FloatArray:
+        """The level blocks of M' M for the columns Mk of L_kk⁻¹ (and what they give below)."""
         K, p = len(self._dims), self._dims[k]
-        M: dict[int, Block] = {k: f.diag[k].inverse()}
+        M: dict[int, Block] = {k: Mk}
         G = _col_gram_blocks(M[k], p)
         for i in range(k + 1, K):
             acc: Block | None = None
