@@ -11,6 +11,7 @@ from lmerpy import pls
 from tests.fits import data
 
 
+@pytest.mark.filterwarnings("ignore::lmerpy.errors.SingularFitWarning")  # numbers only here
 @pytest.mark.parametrize(
     ("formula", "name"),
     [
