@@ -9,7 +9,7 @@ import pytest
 
 MODULES = [
     "lmerpy", "lmerpy.api", "lmerpy.anova", "lmerpy.datasets", "lmerpy.deviance",
-    "lmerpy.design", "lmerpy.formula.parse",
+    "lmerpy.design", "lmerpy.formula.parse", "lmerpy.chunked.passes",
 ]  # fmt: skip
 
 

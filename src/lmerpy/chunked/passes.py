@@ -56,6 +56,16 @@ def cross_products(
 
     ``data`` is a pandas DataFrame, a Parquet file, directory, glob or list of files, or a
     Dask DataFrame. Fit the result with ``lmerpy.lmer_cross_products``.
+
+    Example:
+        >>> import lmerpy
+        >>> sleep = lmerpy.datasets.load("sleepstudy")
+        >>> formula = "Reaction ~ Days + (Days | Subject)"
+        >>> schema = lmerpy.scan(formula, sleep)  # pass one over all the rows
+        >>> cp = lmerpy.cross_products(schema, sleep.iloc[:90]) + lmerpy.cross_products(
+        ...     schema, sleep.iloc[90:])  # pass two, in two parts
+        >>> cp.n, round(lmerpy.lmer_cross_products(cp).reml_criterion, 2)
+        (180, 1743.63)
     """
     source = open_source(data, batch_size=batch_size, progress=progress)
     if isinstance(model, Schema):
