@@ -251,3 +251,47 @@ def test_pirls_failure_is_a_fit_error() -> None:
     frame["y"] = frame["x"]
     with pytest.raises(lmerpy.errors.PirlsError, match="separation"):
         glmer("y ~ x + (1 | g)", frame, "binomial")
+
+
+# ---- inference ---------------------------------------------------------------------------------
+def _na(values: list[Any]) -> np.ndarray:
+    return np.array([np.nan if v == "NA" else v for v in values], dtype=np.float64)
+
+
+def test_profile_intervals_match_lme4() -> None:
+    """references.json, cbpp_profile: lme4's spline-interpolated profile limits; within 1%
+    of each limit's distance from the estimate."""
+    ref, fit = extra("cbpp_profile"), corpus_fit("cbpp_binomial")
+    ci = fit.confint()
+    assert list(ci.index) == ref["names"]
+    est = np.r_[fit.theta.to_numpy(), fit.fixef.to_numpy()]
+    for got, want in [(ci.iloc[:, 0], ref["lower"]), (ci.iloc[:, 1], ref["upper"])]:
+        np.testing.assert_array_less(np.abs(got - want), 0.01 * np.abs(np.array(want) - est))
+
+
+def test_wald_intervals_match_lme4() -> None:
+    """references.json, cbpp_wald: β ± 1.96 SE; lme4's SEs are themselves within 2% of
+    lmerpy's (see the module docstring), so the limits agree to 2% of 1.96 SE."""
+    ref, fit = extra("cbpp_wald"), corpus_fit("cbpp_binomial")
+    ci = fit.confint("wald")
+    assert list(ci.index) == ref["names"] and np.isnan(ci.iloc[0]).all()
+    margin = 0.02 * 1.96 * np.sqrt(np.diag(fit.vcov.to_numpy()))
+    np.testing.assert_array_less(np.abs(ci.iloc[1:, 0] - _na(ref["lower"])[1:]), margin)
+    np.testing.assert_array_less(np.abs(ci.iloc[1:, 1] - _na(ref["upper"])[1:]), margin)
+
+
+def test_likelihood_ratio_test_between_nested_fits() -> None:
+    """references.json, cbpp_anova."""
+    ref = extra("cbpp_anova")
+    m0 = glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", data("cbpp"), "binomial")
+    table = lmerpy.anova(m0, corpus_fit("cbpp_binomial"))
+    assert list(table["npar"]) == ref["npar"]
+    np.testing.assert_allclose(table["deviance"], ref["deviance"], atol=1e-3)
+    np.testing.assert_allclose(table["Chisq"].iloc[1], ref["Chisq"][1], atol=2e-3)
+    np.testing.assert_allclose(table["Pr(>Chisq)"].iloc[1], ref["p"][1], rtol=1e-3)
+
+
+def test_anova_refuses_different_families() -> None:
+    poisson_fit = extra_fit("cbpp_poisson_offset")
+    with pytest.raises(lmerpy.errors.DataError, match="different response families"):
+        lmerpy.anova(poisson_fit, corpus_fit("cbpp_binomial"))

@@ -97,10 +97,16 @@ class Family:
         return mu
 
     def dev_resid(self, y: FloatArray, mu: FloatArray, w: FloatArray) -> FloatArray:
-        """Each observation's deviance residual, squared (R's ``family$dev.resids``)."""
+        """Each observation's deviance residual, squared (R's ``family$dev.resids``):
+        2 w (k(y, y) - k(y, μ)) with k the log-likelihood kernel."""
+        return 2.0 * w * (self.kernel(y, y) - self.kernel(y, mu))
+
+    def kernel(self, y: FloatArray, mu: FloatArray) -> FloatArray:
+        """The part of log p(y | μ) that depends on μ, per unit prior weight: y log μ +
+        (1 - y) log(1 - μ) (binomial), y log μ - μ (Poisson); 0 log 0 is 0."""
         if self.name == "binomial":
-            return 2.0 * w * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
-        return 2.0 * w * (special.xlogy(y, y / mu) - (y - mu))
+            return np.asarray(special.xlogy(y, mu) + special.xlog1py(1 - y, -mu))
+        return np.asarray(special.xlogy(y, mu) - mu)
 
     def aic(self, y: FloatArray, mu: FloatArray, w: FloatArray, trials: FloatArray) -> float:
         """-2 log-likelihood with every normalising constant (R's ``family$aic`` without the

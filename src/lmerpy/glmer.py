@@ -211,7 +211,8 @@ def _result(
     k = len(devfun.layout.lower)
     fit = devfun.pirls(record.final[:k], None if nagq == 0 else record.final[k:])
     messages = list(devfun.design.messages) + list(record.messages)
-    vcov, method = _vcov(fit.RX, H, k, messages)
+    RX = fit.RX if nagq == 0 else devfun.fixed_effects_factor(fit, record.final[:k])
+    vcov, method = _vcov(RX, H, k, messages)
     result = GlmerResult(devfun.design, devfun, record, fit, nagq, vcov, method, H, tuple(messages))
     if result.is_singular:
         msg = (

@@ -217,6 +217,18 @@ class GlmerResult(MixedModelResult):
             sims[f"sim_{k + 1}"] = y
         return pd.DataFrame(sims, index=design.rows)
 
+    @property
+    def reml(self) -> bool:
+        """False: a generalized model is fitted by maximum likelihood."""
+        return False
+
+    def confint(self, method: str = "profile", level: float = 0.95) -> pd.DataFrame:
+        """Confidence intervals (lme4: ``confint(m, method, level, oldNames = FALSE)``):
+        ``"profile"`` (likelihood profile) or ``"wald"``."""
+        from .confint import confint
+
+        return confint(self, method, level)
+
     def summary(self) -> Summary:
         """lme4's ``summary(m)`` of a glmer fit; print it, or show it in a notebook."""
         from .summary import summarize_glmer

@@ -52,7 +52,8 @@ class PirlsFit:
         eta, mu: linear predictor and mean at the modes.
         weights: the working weights there.
         ldL2: log det(Λ'Z'WZΛ + I) at those weights.
-        RX: the fixed effects' Cholesky factor; (RXᵀRX)⁻¹ is lme4's ``vcov(use.hessian=FALSE)``.
+        RX: the fixed effects' Cholesky factor when β was estimated with u (empty when β
+            was given: see ``GlmmDeviance.fixed_effects_factor``).
         dev_resid: Σ of the squared deviance residuals (lme4's ``deviance(m)``).
         aic: -2 log p(y | μ) with every constant (lme4's ``aic`` of the response module).
         objective: the Laplace (or quadrature) deviance, on the ``aic`` scale.
@@ -89,6 +90,8 @@ class GlmmDeviance:
         nagq: quadrature nodes.
         layout: θ's structure (bounds, start, names).
         evaluations: objective evaluations so far; ``pirls_iterations`` their PIRLS total.
+        eta_tol: PIRLS ends when no linear predictor would move by more than this; the
+            objective is then exact to about its square (Newton converges quadratically).
     """
 
     def __init__(
@@ -104,10 +107,14 @@ class GlmmDeviance:
         self.p = design.X.shape[1]
         self.evaluations = 0
         self.pirls_iterations = 0
+        self.eta_tol = ETA_TOL
         self._blocks = re_blocks(design)
         eta0 = family.link.linkfun(family.mu_start(self.y, self.prior))
         w0, z0 = self._working(eta0)
+        self._saturated_kernel = 2.0 * self.prior * family.kernel(self.y, self.y)
         self.workspace = PlsWorkspace(self._blocks, design.X, z0, w0, reweightable=True)
+        # β given, PIRLS solves for u alone: no X in its cross-products (lme4 keeps them).
+        self._u_workspace = PlsWorkspace(self._blocks, design.X[:, :0], z0, w0, reweightable=True)
         self._eta_start = eta0
         mu0 = family.link.linkinv(eta0)  # aic(μ) - Σ dev(μ) does not depend on μ
         self._saturated = family.aic(self.y, mu0, self.prior, self.trials) - self._dev(mu0)
@@ -158,30 +165,36 @@ class GlmmDeviance:
 
     def _iterate(self, lambdas: list[FloatArray], beta: FloatArray | None, warm: bool) -> PirlsFit:
         X, fam = self.design.X, self.family
+        fixed = np.zeros(0) if beta is None else X @ beta + self.offset  # Xβ + o, β given
         if warm and self._last is not None:
             u = self._last.u
             b = self._last.beta if beta is None else beta
-            eta = X @ b + self._zb(lambdas, u) + self.offset
+            eta = (X @ b + self.offset if beta is None else fixed) + self._zb(lambdas, u)
         else:
             u = np.zeros(self.workspace.q)
             b = np.zeros(self.p) if beta is None else beta
-            eta = self._eta_start if beta is None else X @ b + self.offset
+            eta = self._eta_start if beta is None else fixed
         mu = fam.link.linkinv(eta)
         # A cold start's η (lme4's starting means) has no modes behind it: take the first step.
         pdev = self._penalized(mu, u) if warm or beta is not None else np.inf
         for iteration in range(1, PIRLS_MAX_ITER + 1):
             w, z = self._working(eta)
-            self.workspace.reweight(w, z)
             try:
-                b_new, u_new, ldL2, RX = self.workspace.modes(lambdas, beta)
+                if beta is None:
+                    self.workspace.reweight(w, z)
+                    b_new, u_new, ldL2, RX = self.workspace.modes(lambdas)
+                    eta_new = X @ b_new + self.offset + self._zb(lambdas, u_new)
+                else:
+                    self._u_workspace.reweight(w, z - fixed + self.offset)
+                    _, u_new, ldL2, RX = self._u_workspace.modes(lambdas, np.zeros(0))
+                    b_new, eta_new = beta, fixed + self._zb(lambdas, u_new)
             except np.linalg.LinAlgError:
                 raise PirlsError("the PIRLS system is not positive definite") from None
-            eta_new = X @ b_new + self._zb(lambdas, u_new) + self.offset
             mu_new = fam.link.linkinv(eta_new)
             pdev_new = self._penalized(mu_new, u_new)
             slack = PIRLS_TOL * max(pdev_new, 1.0)
             flat = iteration > FLAT_AFTER and abs(pdev - pdev_new) <= slack
-            if np.max(np.abs(eta_new - eta)) <= ETA_TOL or flat:
+            if np.max(np.abs(eta_new - eta)) <= self.eta_tol or flat:
                 return self._at_modes(lambdas, b, u, eta, mu, w, ldL2, RX, iteration)
             for _ in range(MAX_HALVINGS):
                 if pdev_new <= pdev + slack:
@@ -224,6 +237,12 @@ class GlmmDeviance:
         )
         return PirlsFit(beta, u, b, eta, mu, w, ldL2, RX, dev, aic, objective, iterations)
 
+    def fixed_effects_factor(self, fit: PirlsFit, theta: ArrayLike) -> FloatArray:
+        """R_X at the modes of ``fit``: (R_XᵀR_X)⁻¹ is lme4's ``vcov(m, use.hessian = FALSE)``
+        (its RX, refactored at the final weights even where PIRLS solved for u alone)."""
+        self.workspace.reweight(*self._working(fit.eta))
+        return self.workspace.modes(self.layout.lambdas(theta), fit.beta)[3]
+
     def conditional_variances(self, fit: PirlsFit, theta: ArrayLike) -> list[FloatArray]:
         """Per term, the conditional covariances of b at the modes of ``fit``."""
         self.workspace.reweight(*self._working(fit.eta))
@@ -238,7 +257,9 @@ class GlmmDeviance:
         return w, eta - self.offset + (self.y - mu) / mu_eta
 
     def _dev(self, mu: FloatArray) -> float:
-        return float(np.sum(self.family.dev_resid(self.y, mu, self.prior)))
+        """Σ dev_resid(y, μ), from the saturated kernel computed once."""
+        kernel = self.family.kernel(self.y, mu)
+        return float(np.sum(self._saturated_kernel) - 2.0 * (self.prior @ kernel))
 
     def _penalized(self, mu: FloatArray, u: FloatArray) -> float:
         return self._dev(mu) + float(u @ u)

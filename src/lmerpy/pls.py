@@ -696,8 +696,8 @@ def _validate(
     blocks: Sequence[ReBlock], X: FloatArray, y: FloatArray, w: FloatArray, offset: FloatArray
 ) -> None:
     n = y.shape[0]
-    if y.ndim != 1 or X.ndim != 2 or X.shape[0] != n or X.shape[1] < 1:
-        raise ValueError("X must be (n, p) with p >= 1 and y must be (n,)")
+    if y.ndim != 1 or X.ndim != 2 or X.shape[0] != n:
+        raise ValueError("X must be (n, p) and y must be (n,)")
     if w.shape != (n,) or offset.shape != (n,):
         raise ValueError("weights and offset must have shape (n,)")
     if not np.all(np.isfinite(w)) or np.any(w <= 0.0):

@@ -44,6 +44,23 @@ out$verbagg <- grab(m_va,
   "glmer(r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item), VerbAgg, binomial)")
 out$verbagg$fitted <- NULL
 out$verbagg$ranef <- NULL
+# Profile intervals (confint(m, oldNames = FALSE)), with their R calls
+m_cbpp <- glmer(f_cbpp, cbpp, binomial)
+ci <- confint(m_cbpp, oldNames = FALSE)
+out$cbpp_profile <- list(
+  call = "confint(glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial), oldNames = FALSE)",
+  names = rownames(ci), lower = unname(ci[, 1]), upper = unname(ci[, 2]))
+ci <- confint(m_cbpp, method = "Wald", oldNames = FALSE)
+out$cbpp_wald <- list(
+  call = "confint(glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial), method = 'Wald', oldNames = FALSE)",
+  names = rownames(ci), lower = unname(ci[, 1]), upper = unname(ci[, 2]))
+# Likelihood-ratio test between nested fits
+m0 <- glmer(cbind(incidence, size - incidence) ~ 1 + (1 | herd), cbpp, binomial)
+a <- anova(m0, m_cbpp)
+out$cbpp_anova <- list(
+  call = "anova(glmer(cbind(incidence, size - incidence) ~ 1 + (1 | herd), cbpp, binomial), <cbpp fit>)",
+  npar = a$npar, AIC = a$AIC, BIC = a$BIC, logLik = a$logLik, deviance = a$deviance,
+  Chisq = a$Chisq, Df = a$Df, p = a[["Pr(>Chisq)"]])
 out$lme4_version <- as.character(packageVersion("lme4"))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
            "tests/reference/glmer/references.json")
