@@ -99,14 +99,21 @@ class Family:
     def dev_resid(self, y: FloatArray, mu: FloatArray, w: FloatArray) -> FloatArray:
         """Each observation's deviance residual, squared (R's ``family$dev.resids``):
         2 w (k(y, y) - k(y, μ)) with k the log-likelihood kernel."""
-        return 2.0 * w * (self.kernel(y, y) - self.kernel(y, mu))
+        return 2.0 * w * (self.saturated_kernel(y) - self.kernel(y, mu))
 
     def kernel(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         """The part of log p(y | μ) that depends on μ, per unit prior weight: y log μ +
-        (1 - y) log(1 - μ) (binomial), y log μ - μ (Poisson); 0 log 0 is 0."""
+        (1 - y) log(1 - μ) (binomial), y log μ - μ (Poisson); μ strictly inside its range
+        (the inverse links keep it there)."""
         if self.name == "binomial":
-            return np.asarray(special.xlogy(y, mu) + special.xlog1py(1 - y, -mu))
-        return np.asarray(special.xlogy(y, mu) - mu)
+            return np.asarray(y * np.log(mu) + (1.0 - y) * np.log1p(-mu))
+        return np.asarray(y * np.log(mu) - mu)
+
+    def saturated_kernel(self, y: FloatArray) -> FloatArray:
+        """The kernel at μ = y, with 0 log 0 = 0."""
+        if self.name == "binomial":
+            return np.asarray(special.xlogy(y, y) + special.xlog1py(1 - y, -y))
+        return np.asarray(special.xlogy(y, y) - y)
 
     def aic(self, y: FloatArray, mu: FloatArray, w: FloatArray, trials: FloatArray) -> float:
         """-2 log-likelihood with every normalising constant (R's ``family$aic`` without the

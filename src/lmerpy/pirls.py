@@ -111,7 +111,9 @@ class GlmmDeviance:
         self._blocks = re_blocks(design)
         eta0 = family.link.linkfun(family.mu_start(self.y, self.prior))
         w0, z0 = self._working(eta0)
-        self._saturated_kernel = 2.0 * self.prior * family.kernel(self.y, self.y)
+        self._saturated_dev = float(np.sum(2.0 * self.prior * family.saturated_kernel(self.y)))
+        self._u_sizes = np.cumsum([b.n_levels * b.lhs.shape[1] for b in self._blocks])[:-1]
+        self._intercept_only = [bool(np.all(b.lhs == 1.0)) for b in self._blocks]
         self.workspace = PlsWorkspace(self._blocks, design.X, z0, w0, reweightable=True)
         # β given, PIRLS solves for u alone: no X in its cross-products (lme4 keeps them).
         self._u_workspace = PlsWorkspace(self._blocks, design.X[:, :0], z0, w0, reweightable=True)
@@ -178,7 +180,7 @@ class GlmmDeviance:
         # A cold start's η (lme4's starting means) has no modes behind it: take the first step.
         pdev = self._penalized(mu, u) if warm or beta is not None else np.inf
         for iteration in range(1, PIRLS_MAX_ITER + 1):
-            w, z = self._working(eta)
+            w, z = self._working(eta, mu)
             try:
                 if beta is None:
                     self.workspace.reweight(w, z)
@@ -249,34 +251,39 @@ class GlmmDeviance:
         return self.workspace.conditional_variances(self.layout.lambdas(theta))
 
     # ---- pieces --------------------------------------------------------------------------
-    def _working(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def _working(
+        self, eta: FloatArray, mu: FloatArray | None = None
+    ) -> tuple[FloatArray, FloatArray]:
         """Working weights w = prior μ_η² / V(μ) and response z = η - o + (y - μ)/μ_η."""
         link = self.family.link
-        mu, mu_eta = link.linkinv(eta), link.mu_eta(eta)
+        mu = link.linkinv(eta) if mu is None else mu
+        mu_eta = link.mu_eta(eta)
         w = self.prior * mu_eta**2 / self.family.variance(mu)
         return w, eta - self.offset + (self.y - mu) / mu_eta
 
     def _dev(self, mu: FloatArray) -> float:
         """Σ dev_resid(y, μ), from the saturated kernel computed once."""
         kernel = self.family.kernel(self.y, mu)
-        return float(np.sum(self._saturated_kernel) - 2.0 * (self.prior @ kernel))
+        return self._saturated_dev - 2.0 * float(self.prior @ kernel)
 
     def _penalized(self, mu: FloatArray, u: FloatArray) -> float:
         return self._dev(mu) + float(u @ u)
 
     def _split_u(self, u: FloatArray) -> list[FloatArray]:
-        sizes = [blk.n_levels * blk.lhs.shape[1] for blk in self._blocks]
-        return np.split(u, np.cumsum(sizes)[:-1])
+        return np.split(u, self._u_sizes)
 
     def _zb(self, lambdas: list[FloatArray], u: FloatArray) -> FloatArray:
         """Z Λ u."""
         out = np.zeros(self.design.nobs)
-        for blk, part, T in zip(self._blocks, self._split_u(u), lambdas, strict=True):
-            b = part.reshape(blk.n_levels, -1) @ T.T
-            if b.shape[1] == 1:
-                out += blk.lhs[:, 0] * b[blk.codes, 0]
-            else:
+        parts = zip(self._blocks, self._split_u(u), lambdas, self._intercept_only, strict=True)
+        for blk, part, T, ones in parts:
+            if T.shape[0] > 1:
+                b = part.reshape(blk.n_levels, -1) @ T.T
                 out += np.einsum("na,na->n", blk.lhs, b[blk.codes])
+            elif ones:
+                out += (T[0, 0] * part)[blk.codes]
+            else:
+                out += blk.lhs[:, 0] * (T[0, 0] * part)[blk.codes]
         return out
 
     def _quadrature(

@@ -754,7 +754,8 @@ class PlsWorkspace:
         off = np.zeros(n) if offset is None else np.asarray(offset, dtype=np.float64)
         _validate(self._blocks, self._X, y, w, off)
         self._n, self._p, self._offset = int(n), int(self._X.shape[1]), off
-        self._sum_log_w = float(np.sum(np.log(w)))
+        self._weights: FloatArray = w
+        self._log_w_sum: float | None = None
         self._dims = [b.lhs.shape[1] for b in self._blocks]
         self._struct = _analyse(self._blocks)
         _check_dense_size(self._blocks, self._struct)
@@ -942,6 +943,12 @@ class PlsWorkspace:
         pwrss = float(Lf[p, p]) ** 2
         return self._value(ldL2, Lf, reml), ldL2, ldRX2, pwrss
 
+    def _sum_log_w(self) -> float:
+        """Σ log w of the current weights (computed when first needed)."""
+        if self._log_w_sum is None:
+            self._log_w_sum = float(np.sum(np.log(self._weights)))
+        return float(self._log_w_sum)
+
     def _value(self, ldL2: float, Lf: FloatArray, reml: bool) -> float:
         """The criterion from log|L|² and the factor of the [X y] block."""
         p, n = self._p, self._n
@@ -949,9 +956,11 @@ class PlsWorkspace:
         pwrss = float(Lf[p, p]) ** 2
         if reml:
             dof = n - p
-            value = ldL2 - self._sum_log_w + ldRX2 + dof * (1.0 + np.log(2.0 * np.pi * pwrss / dof))
+            value = (
+                ldL2 - self._sum_log_w() + ldRX2 + dof * (1.0 + np.log(2.0 * np.pi * pwrss / dof))
+            )
         else:
-            value = ldL2 - self._sum_log_w + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+            value = ldL2 - self._sum_log_w() + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
         return float(value)
 
     # -- reweighting (PIRLS) ---------------------------------------------------------------------
@@ -962,8 +971,9 @@ class PlsWorkspace:
         working weights and working response of a generalized model."""
         w = np.asarray(weights, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
-        _validate(self._blocks, self._X, y, w, self._offset)
-        self._sum_log_w = float(np.sum(np.log(w)))
+        if w.shape != (self._n,) or y.shape != (self._n,):
+            raise ValueError(f"weights and y must have shape ({self._n},)")
+        self._weights, self._log_w_sum = w, None
         XY = np.column_stack([self._X, y - self._offset])
         if self._reweightable or not self._prods:
             self._fill_weighted(w, XY)

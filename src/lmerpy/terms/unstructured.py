@@ -35,6 +35,9 @@ class Unstructured:
 
     def lambda_block(self, theta: NDArray[np.float64], n_cols: int) -> NDArray[np.float64]:
         block = np.zeros((n_cols, n_cols))
+        if n_cols == 1:
+            block[0, 0] = theta[0]
+            return block
         cols, rows = np.triu_indices(n_cols)  # column-major lower triangle
         block[rows, cols] = theta
         return block
