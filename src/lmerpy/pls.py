@@ -613,14 +613,18 @@ def _csr_with_pattern(S: sp.csr_matrix, extra_keys: Sequence[IntArray]) -> sp.cs
     return sp.csr_matrix((data, (keys % n_cols).astype(np.int32), indptr), shape=S.shape)
 
 
-def _copy_block(template: Block, scale: float) -> tuple[Block, FloatArray]:
-    """A writable copy of scale * template and a flat view of its stored values."""
+def _copy_block(
+    template: Block, scale: float, work: sp.csr_matrix | None = None
+) -> tuple[Block, FloatArray]:
+    """A writable copy of scale * template and a flat view of its stored values; a sparse
+    template's copy goes into ``work`` (same pattern) when given, saving a new matrix."""
     if isinstance(template, np.ndarray):
         U = template * scale if scale != 1.0 else template.copy()
         return U, U.reshape(-1)
-    data = template.data * scale if scale != 1.0 else template.data.copy()
-    C = sp.csr_matrix((data, template.indices.copy(), template.indptr.copy()), shape=template.shape)
-    return C, np.asarray(C.data)
+    if work is None:
+        work = template.copy()
+    np.multiply(template.data, scale, out=work.data)
+    return work, np.asarray(work.data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -804,6 +808,7 @@ class PlsWorkspace:
             else:
                 tmpl[(j, i)] = S[(j, i)]  # the same object: refreshed together
         self._tmpl, self._S, self._prods = tmpl, S, prods
+        self._scratch: dict[tuple[int, int], sp.csr_matrix] = {}
         self._fill_weighted(w, XY)
         # A dense diagonal block of a scalar term is only read through its lower triangle
         # (Λ-scaling is a scalar and the Cholesky reads row >= col): no need to mirror.
@@ -887,7 +892,13 @@ class PlsWorkspace:
         """Block (j, i) of the matrix to factor, minus the fill-in from columns k < i."""
         K = len(self._blocks)
         s = _scalar_factor(T[j], T[i])
-        U, buffer = _copy_block(self._tmpl[(j, i)], 1.0 if s is None else s)
+        template = self._tmpl[(j, i)]
+        work = None
+        if not isinstance(template, np.ndarray):  # one scratch matrix per sparse block
+            work = self._scratch.get((j, i))
+            if work is None:
+                work = self._scratch[(j, i)] = template.copy()
+        U, buffer = _copy_block(template, 1.0 if s is None else s, work)
         for k, gmap in self._map_in[(j, i)]:
             gmap.apply(buffer, q_flat[k], 1.0 if s is None else s)
         for k, Sik in self._xy_in[(j, i)]:
