@@ -36,7 +36,8 @@ class Link:
 
 
 def _clamp_unit(mu: FloatArray) -> FloatArray:
-    return np.clip(mu, EPS, 1.0 - EPS)
+    np.maximum(mu, EPS, out=mu)
+    return np.minimum(mu, 1.0 - EPS, out=mu)
 
 
 def _logit_mu_eta(eta: FloatArray) -> FloatArray:
@@ -105,9 +106,18 @@ class Family:
         """The part of log p(y | μ) that depends on μ, per unit prior weight: y log μ +
         (1 - y) log(1 - μ) (binomial), y log μ - μ (Poisson); μ strictly inside its range
         (the inverse links keep it there)."""
-        if self.name == "binomial":
-            return np.asarray(y * np.log(mu) + (1.0 - y) * np.log1p(-mu))
-        return np.asarray(y * np.log(mu) - mu)
+        return self.kernel_of(y)(mu)
+
+    def kernel_of(self, y: FloatArray) -> Callable[[FloatArray], FloatArray]:
+        """μ -> kernel(y, μ) for a fixed response, specialised once (0/1 data: log μ for
+        the successes, log(1 - μ) for the failures)."""
+        if self.name == "poisson":
+            return lambda mu: np.asarray(y * np.log(mu) - mu)
+        if np.all((y == 0.0) | (y == 1.0)):
+            success = y > 0
+            return lambda mu: np.log(np.where(success, mu, 1.0 - mu))
+        failure = 1.0 - y
+        return lambda mu: np.asarray(y * np.log(mu) + failure * np.log1p(-mu))
 
     def saturated_kernel(self, y: FloatArray) -> FloatArray:
         """The kernel at μ = y, with 0 log 0 = 0."""

@@ -112,6 +112,7 @@ class GlmmDeviance:
         eta0 = family.link.linkfun(family.mu_start(self.y, self.prior))
         w0, z0 = self._working(eta0)
         self._saturated_dev = float(np.sum(2.0 * self.prior * family.saturated_kernel(self.y)))
+        self._kernel = family.kernel_of(self.y)
         self._u_sizes = np.cumsum([b.n_levels * b.lhs.shape[1] for b in self._blocks])[:-1]
         self._intercept_only = [bool(np.all(b.lhs == 1.0)) for b in self._blocks]
         self.workspace = PlsWorkspace(self._blocks, design.X, z0, w0, reweightable=True)
@@ -263,8 +264,7 @@ class GlmmDeviance:
 
     def _dev(self, mu: FloatArray) -> float:
         """Σ dev_resid(y, μ), from the saturated kernel computed once."""
-        kernel = self.family.kernel(self.y, mu)
-        return self._saturated_dev - 2.0 * float(self.prior @ kernel)
+        return self._saturated_dev - 2.0 * float(self.prior @ self._kernel(mu))
 
     def _penalized(self, mu: FloatArray, u: FloatArray) -> float:
         return self._dev(mu) + float(u @ u)

@@ -640,15 +640,30 @@ def _z_matrix(block: ReBlock) -> sp.csr_matrix:
     return sp.csr_matrix((block.lhs.ravel().copy(), indices, indptr), shape=(n, block.n_levels * p))
 
 
-def _diag_cross(block: ReBlock, w: FloatArray) -> FloatArray:
-    """The level blocks of Z_i'WZ_i, shape (n_levels, p, p)."""
+def _lhs_products(lhs_j: FloatArray, lhs_i: FloatArray) -> FloatArray | None:
+    """lhs_j[r, a] lhs_i[r, b] for every row, flattened (r, a, b); None when all are 1
+    (random intercepts), so that the weights are the products."""
+    products = (lhs_j[:, :, None] * lhs_i[:, None, :]).ravel()
+    return None if lhs_j.shape[1] == lhs_i.shape[1] == 1 and np.all(products == 1.0) else products
+
+
+def _weighted(w: FloatArray, products: FloatArray | None) -> FloatArray:
+    """w_r lhs_j[r, a] lhs_i[r, b], flattened (r, a, b)."""
+    if products is None:
+        return w
+    k = products.size // w.size
+    return (products.reshape(w.size, k) * w[:, None]).ravel()
+
+
+def _diag_cross(block: ReBlock, w: FloatArray, products: FloatArray | None) -> FloatArray:
+    """The level blocks of Z_i'WZ_i, shape (n_levels, p, p); ``products`` from
+    `_lhs_products` of the block's lhs with itself."""
     m, p = block.n_levels, block.lhs.shape[1]
-    out = np.empty((m, p, p))
-    for a in range(p):
-        for c in range(p):
-            weights = w * block.lhs[:, a] * block.lhs[:, c]
-            out[:, a, c] = np.bincount(block.codes, weights=weights, minlength=m)
-    return out
+    values = _weighted(w, products).reshape(-1, p * p)
+    out = np.empty((m, p * p))
+    for ac in range(p * p):
+        out[:, ac] = np.bincount(block.codes, weights=values[:, ac], minlength=m)
+    return out.reshape(m, p, p)
 
 
 @dataclass(frozen=True)
@@ -657,8 +672,7 @@ class _Scatter:
     that share a row, zeros included, so that no weights can change it) and, for each
     (row, a, b), the position of w_r lhs_j[r, a] lhs_i[r, b] in its data."""
 
-    lhs_j: FloatArray
-    lhs_i: FloatArray
+    products: FloatArray | None
     position: IntArray
     pattern: sp.csr_matrix
 
@@ -675,12 +689,11 @@ class _Scatter:
             (np.zeros(keys.size), (keys % n_cols).astype(np.int32), indptr),
             shape=(bj.n_levels * pj, n_cols),
         )
-        return _Scatter(bj.lhs, bi.lhs, position.astype(np.int64), pattern)
+        return _Scatter(_lhs_products(bj.lhs, bi.lhs), position.astype(np.int64), pattern)
 
     def gram(self, w: FloatArray, out: sp.csr_matrix | None = None) -> sp.csr_matrix:
         """Z_j'WZ_i on the fixed pattern (into ``out``'s data when given)."""
-        values = (w[:, None, None] * self.lhs_j[:, :, None] * self.lhs_i[:, None, :]).ravel()
-        data = np.bincount(self.position, values, minlength=self.pattern.nnz)
+        data = np.bincount(self.position, _weighted(w, self.products), self.pattern.nnz)
         if out is not None:
             out.data[:] = data
             return out
@@ -773,6 +786,7 @@ class PlsWorkspace:
         """Unscaled blocks of [Z X y]'W[Z X y] and the fill-in maps into them."""
         st, K = self._struct, len(self._blocks)
         self._zt = [sp.csr_matrix(_z_matrix(b).T) for b in self._blocks]
+        self._diag_products = [_lhs_products(b.lhs, b.lhs) for b in self._blocks]
         self._scatter = {key: _Scatter.of(self._blocks[key[0]], self._blocks[key[1]])
                          for key in st.nonzero}  # fmt: skip
         S = {key: sc.gram(w) for key, sc in self._scatter.items()}
@@ -835,7 +849,7 @@ class PlsWorkspace:
             pp.refresh(S[(j, k)], S[(i, k)])
         WXY = w[:, None] * XY
         for i, blk in enumerate(self._blocks):
-            D = _diag_cross(blk, w)
+            D = _diag_cross(blk, w, self._diag_products[i])
             tmpl[(i, i)] = _dense_from_blocks(D) if st.dense_diag[i] else D
             zxy = np.ascontiguousarray(np.asarray(self._zt[i] @ WXY).T)  # (Z_i'W[X y])
             if (K, i) in tmpl:  # in place: the fill-in plan holds this array
