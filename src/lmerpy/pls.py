@@ -174,13 +174,24 @@ def _add(U: Block, G: Block) -> Block:
     return sp.csr_matrix(U + G)
 
 
+def _transposed_times(A: Block, v: FloatArray) -> FloatArray:
+    """A' v, without forming A' (scipy would build a new matrix object for it)."""
+    if isinstance(A, np.ndarray):
+        return np.asarray(v @ A)
+    if not isinstance(A, sp.csr_matrix):
+        return np.asarray(A.T @ v).ravel()
+    per_entry = np.repeat(v, np.diff(A.indptr)) * A.data
+    return np.bincount(A.indices, per_entry, minlength=A.shape[1]).astype(np.float64)
+
+
 def _row_gram_blocks(A: Block, p: int) -> FloatArray:
     """Diagonal p×p blocks of A A' (rows of A grouped in consecutive runs of p), (m, p, p)."""
     m = A.shape[0] // p
     if isinstance(A, np.ndarray):
         A3 = A.reshape(m, p, A.shape[1])
         return np.asarray(A3 @ A3.transpose(0, 2, 1))
-    A = sp.csr_matrix(A)
+    if not isinstance(A, sp.csr_matrix):
+        A = sp.csr_matrix(A)
     if p == 1:  # row sums of squares
         rows = np.repeat(np.arange(m), np.diff(A.indptr))
         return np.bincount(rows, A.data * A.data, minlength=m).astype(np.float64).reshape(m, 1, 1)
@@ -1150,7 +1161,7 @@ class PlsWorkspace:
             rhs = LK[p, :] - LK[:p, :].T @ beta
             for j in range(k + 1, K):
                 if (j, k) in f.off:
-                    rhs = rhs - np.asarray(f.off[(j, k)].T @ u[j]).ravel()
+                    rhs = rhs - _transposed_times(f.off[(j, k)], u[j])
             u[k] = f.diag[k].solve_t(rhs)
         return u
 
