@@ -222,6 +222,11 @@ class GlmerResult(MixedModelResult):
         """False: a generalized model is fitted by maximum likelihood."""
         return False
 
+    @property
+    def reml_criterion(self) -> None:
+        """None: there is no REML criterion for a generalized model."""
+        return None
+
     def confint(self, method: str = "profile", level: float = 0.95) -> pd.DataFrame:
         """Confidence intervals (lme4: ``confint(m, method, level, oldNames = FALSE)``):
         ``"profile"`` (likelihood profile) or ``"wald"``."""

@@ -178,8 +178,7 @@ def _transposed_times(A: Block, v: FloatArray) -> FloatArray:
     """A' v, without forming A' (scipy would build a new matrix object for it)."""
     if isinstance(A, np.ndarray):
         return np.asarray(v @ A)
-    if not isinstance(A, sp.csr_matrix):
-        return np.asarray(A.T @ v).ravel()
+    A = A if A.format == "csr" else sp.csr_matrix(A)  # scipy may hand back another format
     per_entry = np.repeat(v, np.diff(A.indptr)) * A.data
     return np.bincount(A.indices, per_entry, minlength=A.shape[1]).astype(np.float64)
 
@@ -190,8 +189,7 @@ def _row_gram_blocks(A: Block, p: int) -> FloatArray:
     if isinstance(A, np.ndarray):
         A3 = A.reshape(m, p, A.shape[1])
         return np.asarray(A3 @ A3.transpose(0, 2, 1))
-    if not isinstance(A, sp.csr_matrix):
-        A = sp.csr_matrix(A)
+    A = A if A.format == "csr" else sp.csr_matrix(A)
     if p == 1:  # row sums of squares
         rows = np.repeat(np.arange(m), np.diff(A.indptr))
         return np.bincount(rows, A.data * A.data, minlength=m).astype(np.float64).reshape(m, 1, 1)
