@@ -67,6 +67,8 @@ EXTRA = {
     "cbpp_cloglog": (CBPP, "cbpp", binomial("cloglog"), 1),
     "cbpp_poisson_offset": (
         "incidence ~ period + offset(log(size)) + (1 | herd)", "cbpp", "poisson", 1),
+    "verbagg": (  # crossed: 316 people x 24 items, 7,584 0/1 responses (a factor, N/Y)
+        "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "verbagg", "binomial", 1),
 }  # fmt: skip
 
 
