@@ -174,6 +174,30 @@ def _add(U: Block, G: Block) -> Block:
     return sp.csr_matrix(U + G)
 
 
+def _small_cholesky_solve(A: FloatArray, B: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Batched L with L L' = A[l] and C = L⁻¹ B[l], for (m, p, p) A and (m, p, k) B; closed
+    forms for p = 1 and 2 (LAPACK's per-matrix overhead dominates such tiny blocks).
+    Raises LinAlgError when a block is not positive definite."""
+    p = A.shape[1]
+    if p > 2:
+        L = np.asarray(np.linalg.cholesky(A), dtype=np.float64)
+        return L, np.asarray(np.linalg.solve(L, B), dtype=np.float64)
+    if not np.all(A[:, 0, 0] > 0):
+        raise np.linalg.LinAlgError("not positive definite")
+    L: FloatArray = np.zeros_like(A)
+    L[:, 0, 0] = np.sqrt(A[:, 0, 0])
+    C = np.empty_like(B)
+    C[:, 0] = B[:, 0] / L[:, 0, 0, None]
+    if p == 2:
+        L[:, 1, 0] = A[:, 1, 0] / L[:, 0, 0]
+        rest = A[:, 1, 1] - L[:, 1, 0] ** 2
+        if not np.all(rest > 0):
+            raise np.linalg.LinAlgError("not positive definite")
+        L[:, 1, 1] = np.sqrt(rest)
+        C[:, 1] = (B[:, 1] - L[:, 1, 0, None] * C[:, 0]) / L[:, 1, 1, None]
+    return L, C
+
+
 def _transposed_times(A: Block, v: FloatArray) -> FloatArray:
     """A' v, without forming A' (scipy would build a new matrix object for it)."""
     if isinstance(A, np.ndarray):
@@ -1076,8 +1100,7 @@ class PlsWorkspace:
             xy = _to_dense(self._tmpl[(1, 0)])
             self._zxy = np.ascontiguousarray(xy.reshape(-1, m, p).transpose(1, 2, 0))
         try:
-            L = np.linalg.cholesky(T.T @ D @ T + np.eye(p))
-            C = np.linalg.solve(L, T.T @ self._zxy)
+            L, C = _small_cholesky_solve(T.T @ D @ T + np.eye(p), T.T @ self._zxy)
             Lf = np.linalg.cholesky(self._tmpl[(1, 1)] - np.einsum("lpa,lpb->ab", C, C))
         except np.linalg.LinAlgError:
             return np.inf
