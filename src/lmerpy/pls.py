@@ -88,8 +88,9 @@ class PlsSolution:
     """(p, p) upper triangular; vcov(β) = σ² RX⁻¹ RX⁻ᵀ."""
     objective: float
     """REML criterion or ML deviance (as `PlsWorkspace.objective`)."""
-    condvar: list[FloatArray]
-    """Per term, (n_levels, p_i, p_i) conditional covariances of b for each level."""
+    condvar: list[FloatArray] | None
+    """Per term, (n_levels, p_i, p_i) conditional covariances of b for each level (None when
+    not asked for: they can cost more than the fit, see `PlsWorkspace.conditional_variances`)."""
     fitted: FloatArray
     """(n,) Xβ + Zb + offset."""
 
@@ -180,8 +181,8 @@ def _small_cholesky_solve(A: FloatArray, B: FloatArray) -> tuple[FloatArray, Flo
     Raises LinAlgError when a block is not positive definite."""
     p = A.shape[1]
     if p > 2:
-        L = np.asarray(np.linalg.cholesky(A), dtype=np.float64)
-        return L, np.asarray(np.linalg.solve(L, B), dtype=np.float64)
+        full = np.asarray(np.linalg.cholesky(A), dtype=np.float64)
+        return full, np.asarray(np.linalg.solve(full, B), dtype=np.float64)
     if not np.all(A[:, 0, 0] > 0):
         raise np.linalg.LinAlgError("not positive definite")
     L: FloatArray = np.zeros_like(A)
@@ -1123,8 +1124,11 @@ class PlsWorkspace:
         beta = np.linalg.solve(RX, Lf[p, :p]) if p else np.zeros(0)  # tiny: numpy is fastest
         return PlsCriterion(objective, ldL2, ldRX2, pwrss, np.asarray(beta), RX)
 
-    def solve(self, lambdas: Sequence[FloatArray], reml: bool) -> PlsSolution:
-        """β, conditional modes, σ, R_X and conditional variances at Λθ (e.g. the optimum)."""
+    def solve(
+        self, lambdas: Sequence[FloatArray], reml: bool, *, condvar: bool = True
+    ) -> PlsSolution:
+        """β, conditional modes, σ, R_X and (with ``condvar``) the conditional variances at
+        Λθ (e.g. the optimum)."""
         try:
             f = self._factorise(lambdas)
         except _NotPositiveDefiniteError as err:
@@ -1142,7 +1146,7 @@ class PlsWorkspace:
         fitted = self._X @ beta + self._offset
         for blk, bk in zip(self._blocks, b_parts, strict=True):
             fitted += np.einsum("na,na->n", blk.lhs, bk.reshape(blk.n_levels, -1)[blk.codes])
-        condvar = [sigma**2 * cv for cv in self._relative_condvar(f, T)]
+        variances = [sigma**2 * cv for cv in self._relative_condvar(f, T)] if condvar else None
         empty = np.zeros(0)
         return PlsSolution(
             beta=beta,
@@ -1154,7 +1158,7 @@ class PlsWorkspace:
             sigma=sigma,
             RX=RX,
             objective=objective,
-            condvar=condvar,
+            condvar=variances,
             fitted=fitted,
         )
 
