@@ -297,3 +297,25 @@ def test_anova_refuses_different_families() -> None:
     poisson_fit = extra_fit("cbpp_poisson_offset")
     with pytest.raises(lmerpy.errors.DataError, match="different response families"):
         lmerpy.anova(poisson_fit, corpus_fit("cbpp_binomial"))
+
+
+def test_random_slope_matches_lme4() -> None:
+    """A vector-valued term, (1 + HEIGHT_s | LOCATION): references.json, grouseticks_slope."""
+    ref = extra("grouseticks_slope")
+    ticks = data("grouseticks")
+    frame = ticks.assign(
+        HEIGHT_s=(ticks["HEIGHT"] - ticks["HEIGHT"].mean()) / ticks["HEIGHT"].std()
+    )
+    formula = "TICKS ~ YEAR + HEIGHT_s + (1 + HEIGHT_s | LOCATION) + (1 | INDEX)"
+    fit = glmer(formula, frame, "poisson")
+    _check_parameters(fit, ref, -2 * ref["logLik"])
+
+
+def test_simulated_binomial_proportions_use_the_trials() -> None:
+    """R's simulate for a binomial fit draws weights-many trials per row: proportions of
+    the herd sizes for cbpp, whether the response was cbind or proportion + weights."""
+    for name in ("cbpp_binomial", "cbpp_binomial_prop"):
+        sims = corpus_fit(name).simulate(3, seed=2).to_numpy()
+        successes = sims * data("cbpp")["size"].to_numpy()[:, None]
+        np.testing.assert_allclose(successes, np.round(successes), atol=1e-9)
+        assert len(np.unique(sims)) > 2

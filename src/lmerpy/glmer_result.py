@@ -201,7 +201,7 @@ class GlmerResult(MixedModelResult):
         design, fam = self.design, self.family
         base = design.X @ self.fit.beta + self.devfun.offset
         lambdas = self.devfun.layout.lambdas(self._thetas)
-        trials = self.devfun.trials
+        size = np.round(self.devfun.prior).astype(np.int64)  # R: the prior weights are the trials
         sims = {}
         for k in range(nsim):
             eta = base.copy()
@@ -211,7 +211,7 @@ class GlmerResult(MixedModelResult):
                 eta += np.einsum("ij,ij->i", term.lhs.values, b[term.factor.codes])
             mu = fam.link.linkinv(eta)
             if fam.name == "binomial":
-                y = rng.binomial(trials.astype(np.int64), mu) / trials
+                y = rng.binomial(size, mu) / size
             else:
                 y = rng.poisson(mu).astype(np.float64)
             sims[f"sim_{k + 1}"] = y

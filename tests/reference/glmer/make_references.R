@@ -37,6 +37,11 @@ rows <- do.call(rbind, lapply(seq_len(nrow(cbpp)), function(i) {
 }))
 out$cbpp_bernoulli <- grab(glmer(y ~ period + (1 | herd), rows, binomial),
   "glmer(y ~ period + (1 | herd), <cbpp expanded to one 0/1 row per animal>, binomial)")
+# A random slope: a vector-valued random-effects term
+grouseticks$HEIGHT_s <- as.numeric(scale(grouseticks$HEIGHT))
+out$grouseticks_slope <- grab(
+  glmer(TICKS ~ YEAR + HEIGHT_s + (1 + HEIGHT_s | LOCATION) + (1 | INDEX), grouseticks, poisson),
+  "glmer(TICKS ~ YEAR + HEIGHT_s + (1 + HEIGHT_s | LOCATION) + (1 | INDEX), grouseticks, poisson), HEIGHT_s = as.numeric(scale(HEIGHT))")
 # VerbAgg (lme4), the benchmark model
 data(VerbAgg)
 m_va <- glmer(r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item), VerbAgg, binomial)
