@@ -319,3 +319,14 @@ def test_simulated_binomial_proportions_use_the_trials() -> None:
         successes = sims * data("cbpp")["size"].to_numpy()[:, None]
         np.testing.assert_allclose(successes, np.round(successes), atol=1e-9)
         assert len(np.unique(sims)) > 2
+
+
+def test_gradient_check_as_lme4() -> None:
+    """lme4's checkConv: warn when min(|g|, |chol(H)⁻¹g|) exceeds 0.002 somewhere."""
+    from lmerpy.glmer import _gradient_check
+
+    H = np.diag([4.0, 100.0])
+    assert _gradient_check(np.array([0.001, -0.001]), H) is None
+    message = _gradient_check(np.array([0.0, 0.05]), H)  # |R⁻¹g| = 0.005 > 0.002
+    assert message is not None and "max|grad| = 0.005 (tol = 0.002, component 2)" in message
+    assert not any("max|grad|" in m for m in corpus_fit("grouseticks_poisson").messages)

@@ -40,10 +40,11 @@ from .optimize import OptimizerRecord, optimize_deviance
 from .pirls import MAX_NAGQ, GlmmDeviance, PirlsFit
 from .threads import one_blas_thread
 
-__all__ = ["glformula", "glmer", "hessian"]
+__all__ = ["derivatives", "fit_glmm", "glformula", "glmer"]
 
 FloatArray = NDArray[np.float64]
 HESSIAN_STEP = 1e-3  # central differences; the objective is smooth to ~1e-10 (tight PIRLS)
+GRADIENT_TOL = 0.002  # lme4's glmerControl(check.conv.grad = .makeCC(tol = 0.002))
 SE_STEP_CAP = 10.0  # lme4 caps the stage-2 scale of β at 10 as well
 THETA_STEP = 0.1  # BOBYQA's first step in θ in stage 2 (β's is one standard error):
 STAGE2_XTOL = 1e-6  # NLopt's default first step, about |θ|, takes 3x the evaluations
@@ -130,7 +131,7 @@ def fit_glmm(devfun: GlmmDeviance, *, nagq: int = 1, use_hessian: bool = True) -
         )
         beta = devfun.pirls(stage.final, None).beta
         record = _with_beta(stage, np.full(p, np.nan), beta)
-        return _result(devfun, record, nagq, None)
+        return _result(devfun, record, nagq, None, None)
     scale = np.concatenate([np.ones(k), np.minimum(_rx_standard_errors(start.RX), SE_STEP_CAP)])
     origin = np.concatenate([np.zeros(k), start.beta])
 
@@ -148,17 +149,18 @@ def fit_glmm(devfun: GlmmDeviance, *, nagq: int = 1, use_hessian: bool = True) -
     record = dataclasses.replace(
         stage, initial=origin + scale * stage.initial, final=origin + scale * stage.final
     )
-    H = None
-    if use_hessian:  # in the scaled coordinates, where every parameter is of order one
-        H = hessian(scaled, stage.final) / np.outer(scale, scale)
-    return _result(devfun, record, nagq, H)
+    if not use_hessian:
+        return _result(devfun, record, nagq, None, None)
+    # in the scaled coordinates, where every parameter is of order one
+    gradient, H = derivatives(scaled, stage.final)
+    return _result(devfun, record, nagq, gradient / scale, H / np.outer(scale, scale))
 
 
-def hessian(
+def derivatives(
     f: Callable[[FloatArray], float], x: ArrayLike, step: float = HESSIAN_STEP
-) -> FloatArray:
-    """Central-difference Hessian of f at x, error O(step²) (lme4's ``deriv12`` uses
-    2m² + 1 evaluations for m parameters; this symmetric design m² + m + 1)."""
+) -> tuple[FloatArray, FloatArray]:
+    """Central-difference gradient and Hessian of f at x, errors O(step²) (lme4's
+    ``deriv12`` uses 2m² + 1 evaluations for m parameters; this symmetric design m² + m + 1)."""
     x0 = np.asarray(x, dtype=np.float64)
     m = len(x0)
     f0 = f(x0)
@@ -172,7 +174,7 @@ def hessian(
             both = f(x0 + E[i] + E[j]) + f(x0 - E[i] - E[j])
             single = plus[i] + minus[i] + plus[j] + minus[j]
             H[i, j] = H[j, i] = (both - single + 2 * f0) / (2 * step**2)
-    return H
+    return (plus - minus) / (2 * step), H
 
 
 def _start(devfun: GlmmDeviance) -> PirlsFit:
@@ -206,11 +208,19 @@ def _rx_standard_errors(RX: FloatArray) -> FloatArray:
 
 
 def _result(
-    devfun: GlmmDeviance, record: OptimizerRecord, nagq: int, H: FloatArray | None
+    devfun: GlmmDeviance,
+    record: OptimizerRecord,
+    nagq: int,
+    gradient: FloatArray | None,
+    H: FloatArray | None,
 ) -> GlmerResult:
     k = len(devfun.layout.lower)
     fit = devfun.pirls(record.final[:k], None if nagq == 0 else record.final[k:])
     messages = list(devfun.design.messages) + list(record.messages)
+    unconverged = None if gradient is None or H is None else _gradient_check(gradient, H)
+    if unconverged:
+        warnings.warn(unconverged, ConvergenceWarning, stacklevel=4)
+        messages.append(unconverged)
     RX = fit.RX if nagq == 0 else devfun.fixed_effects_factor(fit, record.final[:k])
     vcov, method = _vcov(RX, H, k, messages)
     result = GlmerResult(devfun.design, devfun, record, fit, nagq, vcov, method, H, tuple(messages))
@@ -226,6 +236,24 @@ def _result(
         warnings.warn(msg, ConvergenceWarning, stacklevel=4)
         messages.append(msg)
     return GlmerResult(devfun.design, devfun, record, fit, nagq, vcov, method, H, tuple(messages))
+
+
+def _gradient_check(gradient: FloatArray, H: FloatArray) -> str | None:
+    """lme4's ``checkConv`` on the gradient: the larger of |g| and |R⁻¹g| (R'R = H) may not
+    exceed ``GRADIENT_TOL`` in any component; the message when it does."""
+    try:
+        scaled = scipy.linalg.solve_triangular(np.linalg.cholesky(H), gradient, lower=True)
+    except np.linalg.LinAlgError:
+        scaled = gradient
+    smallest = np.minimum(np.abs(scaled), np.abs(gradient))
+    worst = int(np.argmax(smallest))
+    if smallest[worst] <= GRADIENT_TOL:
+        return None
+    return (
+        f"Model failed to converge with max|grad| = {smallest[worst]:.4g} (tol = "
+        f"{GRADIENT_TOL}, component {worst + 1}): check the estimates; rescaling predictors "
+        "may help (lme4's convergence check)"
+    )
 
 
 def _vcov(
