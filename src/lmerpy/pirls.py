@@ -4,15 +4,17 @@ Gauss-Hermite quadrature (lme4's ``mkGlmerDevfun``; Bates et al. 2015, and lme4'
 vignette).
 
 PIRLS is Fisher scoring on the penalized deviance Σ devresid(y, μ) + ‖u‖²: each iteration
-rebuilds the cross-products of [Z X z] with the working weights w and working response z
-(the same blocked Cholesky as ``lmer``), solves for u given β (or jointly for β and u when
-β is profiled out, lme4's nAGQ = 0), and halves the step while the penalized deviance rises.
+refills the cross-products with the working weights w and working response z (the same
+blocked Cholesky as ``lmer``, patterns fixed once), solves for u given β (without X in the
+cross-products) or jointly for β and u (lme4's nAGQ = 0), and halves the step while the
+penalized deviance rises.
 
-Differences from lme4 1.1-31, on purpose: the iteration stops when the proposed step would
-change the penalized deviance by less than 1e-10 (relative; lme4 stops at 1e-7), and log|L|
-is the one at the final modes (lme4's is one iteration stale). The objective is then smooth
-enough for finite-difference Hessians, and it is at most lme4's, usually lower by ~1e-4.
-Each evaluation starts from the previous evaluation's modes.
+Differences from lme4 1.1-31, on purpose: the iteration stops when no linear predictor
+would move by more than 1e-9 (lme4 stops when the penalized deviance changes by less than
+1e-7, relative), and log|L| is the one at the final modes (lme4's is one iteration stale).
+The objective is then exact to ~1e-10, smooth enough for finite-difference Hessians, and
+at most lme4's (usually lower by ~1e-4). Each evaluation starts from the previous
+evaluation's modes.
 """
 
 from __future__ import annotations
@@ -86,12 +88,13 @@ class GlmmDeviance:
     Attributes:
         design: the design (y is the response as a proportion for binomial data).
         family: the response distribution and link.
-        trials: binomial trials per row (1 for Bernoulli or Poisson rows).
+        trials: the trials s + f of a ``cbind(s, f)`` response (else 1: a proportion's
+            trials are its prior weights, as in R).
         nagq: quadrature nodes.
         layout: θ's structure (bounds, start, names).
         evaluations: objective evaluations so far; ``pirls_iterations`` their PIRLS total.
         eta_tol: PIRLS ends when no linear predictor would move by more than this; the
-            objective is then exact to about its square (Newton converges quadratically).
+            modes, and the objective, are then that close to exact (the step not taken).
     """
 
     def __init__(
