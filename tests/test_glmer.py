@@ -330,3 +330,15 @@ def test_gradient_check_as_lme4() -> None:
     message = _gradient_check(np.array([0.0, 0.05]), H)  # |R⁻¹g| = 0.005 > 0.002
     assert message is not None and "max|grad| = 0.005 (tol = 0.002, component 2)" in message
     assert not any("max|grad|" in m for m in corpus_fit("grouseticks_poisson").messages)
+
+
+def test_modular_steps_give_the_fit() -> None:
+    """glformula -> GlmmDeviance -> fit_glmm is glmer (lme4: glFormula -> mkGlmerDevfun ->
+    optimizeGlmer -> mkMerMod), the quadrature nodes carried by the deviance function."""
+    design, trials = lmerpy.glformula(CBPP, data("cbpp"), "binomial")
+    devfun = lmerpy.GlmmDeviance(design, lmerpy.binomial(), trials, nagq=9)
+    fit = lmerpy.fit_glmm(devfun)
+    whole = corpus_fit("cbpp_binomial_agq9")
+    assert fit.nagq == 9
+    np.testing.assert_allclose(fit.objective, whole.objective, atol=1e-9)
+    np.testing.assert_allclose(fit.fixef, whole.fixef, atol=1e-7)

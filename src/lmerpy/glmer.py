@@ -46,8 +46,9 @@ FloatArray = NDArray[np.float64]
 HESSIAN_STEP = 1e-3  # central differences; the objective is smooth to ~1e-10 (tight PIRLS)
 GRADIENT_TOL = 0.002  # lme4's glmerControl(check.conv.grad = .makeCC(tol = 0.002))
 SE_STEP_CAP = 10.0  # lme4 caps the stage-2 scale of β at 10 as well
-THETA_STEP = 0.1  # BOBYQA's first step in θ in stage 2 (β's is one standard error):
-STAGE2_XTOL = 1e-6  # NLopt's default first step, about |θ|, takes 3x the evaluations
+THETA_STEP = 0.1  # BOBYQA's first step in θ (β's is one standard error); NLopt's default,
+#   about |θ|, took 3x the evaluations on VerbAgg
+STAGE2_XTOL = 1e-6  # on θ and on β in standard errors
 
 
 def glmer(
@@ -91,7 +92,7 @@ def glmer(
         design, trials = glformula(formula, data, fam, weights=weights, checks=checks)
         _check_quadrature(design, nagq)
         devfun = GlmmDeviance(design, fam, trials, nagq=max(nagq, 1))
-        return fit_glmm(devfun, nagq=nagq, use_hessian=use_hessian)
+        return fit_glmm(devfun, fast=nagq == 0, use_hessian=use_hessian)
 
 
 def glformula(
@@ -114,18 +115,19 @@ def glformula(
     return design, trials
 
 
-def fit_glmm(devfun: GlmmDeviance, *, nagq: int = 1, use_hessian: bool = True) -> GlmerResult:
+def fit_glmm(devfun: GlmmDeviance, *, fast: bool = False, use_hessian: bool = True) -> GlmerResult:
     """Optimise a GLMM deviance and assemble the result (lme4: ``optimizeGlmer``, then
     ``mkMerMod``).
 
-    nagq = 0 optimises θ alone, β estimated inside PIRLS (lme4's stage 1). Otherwise one
+    ``fast`` (lme4's nAGQ = 0) optimises θ alone, β estimated inside PIRLS. Otherwise one
     stage over (θ, β) from θ's default start and the β of PIRLS there, with β measured in
     units of its standard error (lme4 with ``nAGQ0initStep = FALSE``; MixedModels.jl's
     default): starting from lme4's stage 1 instead was measured to cost 10-20% more
     evaluations for the same optimum on cbpp, grouseticks and VerbAgg."""
     layout, p, k = devfun.layout, devfun.p, len(devfun.layout.lower)
+    nagq = 0 if fast else devfun.nagq
     start = _start(devfun)
-    if nagq == 0:
+    if fast:
         stage = optimize_deviance(
             devfun.profiled, lower=layout.lower, upper=layout.upper, start=layout.start
         )
