@@ -647,16 +647,14 @@ def _csr_with_pattern(S: sp.csr_matrix, extra_keys: Sequence[IntArray]) -> sp.cs
     return sp.csr_matrix((data, (keys % n_cols).astype(np.int32), indptr), shape=S.shape)
 
 
-def _copy_block(
-    template: Block, scale: float, work: sp.csr_matrix | None = None
-) -> tuple[Block, FloatArray]:
-    """A writable copy of scale * template and a flat view of its stored values; a sparse
-    template's copy goes into ``work`` (same pattern) when given, saving a new matrix."""
+def _copy_block(template: Block, scale: float, work: Block) -> tuple[Block, FloatArray]:
+    """scale * template written into ``work`` (a block of the same shape and pattern), and
+    a flat view of its stored values."""
     if isinstance(template, np.ndarray):
-        U = template * scale if scale != 1.0 else template.copy()
-        return U, U.reshape(-1)
-    if work is None:
-        work = template.copy()
+        assert isinstance(work, np.ndarray)
+        np.multiply(template, scale, out=work)
+        return work, work.reshape(-1)
+    assert not isinstance(work, np.ndarray)
     np.multiply(template.data, scale, out=work.data)
     return work, np.asarray(work.data)
 
@@ -856,7 +854,7 @@ class PlsWorkspace:
             else:
                 tmpl[(j, i)] = S[(j, i)]  # the same object: refreshed together
         self._tmpl, self._S, self._prods = tmpl, S, prods
-        self._scratch: dict[tuple[int, int], sp.csr_matrix] = {}
+        self._scratch: dict[tuple[int, int], Block] = {}
         self._fill_weighted(w, XY)
         # A dense diagonal block of a scalar term is only read through its lower triangle
         # (Λ-scaling is a scalar and the Cholesky reads row >= col): no need to mirror.
@@ -941,11 +939,9 @@ class PlsWorkspace:
         K = len(self._blocks)
         s = _scalar_factor(T[j], T[i])
         template = self._tmpl[(j, i)]
-        work = None
-        if not isinstance(template, np.ndarray):  # one scratch matrix per sparse block
-            work = self._scratch.get((j, i))
-            if work is None:
-                work = self._scratch[(j, i)] = template.copy()
+        work = self._scratch.get((j, i))  # one scratch block per block: no allocations
+        if work is None or work.shape != template.shape:
+            work = self._scratch[(j, i)] = template.copy()
         U, buffer = _copy_block(template, 1.0 if s is None else s, work)
         for k, gmap in self._map_in[(j, i)]:
             gmap.apply(buffer, q_flat[k], 1.0 if s is None else s)
