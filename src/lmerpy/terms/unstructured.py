@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,7 +39,7 @@ class Unstructured:
         if n_cols == 1:
             block[0, 0] = theta[0]
             return block
-        cols, rows = np.triu_indices(n_cols)  # column-major lower triangle
+        cols, rows = _triangle(n_cols)  # column-major lower triangle
         block[rows, cols] = theta
         return block
 
@@ -53,6 +54,12 @@ class Unstructured:
     def _diagonal(n_cols: int) -> NDArray[np.bool_]:
         cols, rows = np.triu_indices(n_cols)
         return np.asarray(rows == cols)
+
+
+@cache
+def _triangle(n_cols: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    cols, rows = np.triu_indices(n_cols)
+    return cols, rows
 
 
 register_term_type("us", Unstructured)
