@@ -342,3 +342,17 @@ def test_modular_steps_give_the_fit() -> None:
     assert fit.nagq == 9
     np.testing.assert_allclose(fit.objective, whole.objective, atol=1e-9)
     np.testing.assert_allclose(fit.fixef, whole.fixef, atol=1e-7)
+
+
+def test_tidy_frames() -> None:
+    fit = corpus_fit("cbpp_binomial")
+    fixed = fit.tidy()
+    assert list(fixed.columns) == ["effect", "term", "estimate", "std.error", "statistic",
+                                   "p.value"]  # fmt: skip
+    table = fit.coef_table()
+    np.testing.assert_allclose(fixed["statistic"], table["z value"])
+    pars = fit.tidy("ran_pars")
+    assert list(pars["term"]) == ["sd__(Intercept)"]
+    np.testing.assert_allclose(pars["estimate"], fit.theta.to_numpy())
+    vals = fit.tidy("ran_vals")
+    assert len(vals) == 15 and (vals["std.error"] > 0).all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .glmer_result import GlmerResult
     from .result import LmerResult
 
-    Fit = LmerResult | GlmerResult
+    Fit: TypeAlias = LmerResult | GlmerResult
 
 __all__ = ["anova"]
 

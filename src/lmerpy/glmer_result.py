@@ -234,6 +234,12 @@ class GlmerResult(MixedModelResult):
 
         return confint(self, method, level)
 
+    def tidy(self, effects: str = "fixed") -> pd.DataFrame:
+        """Long frames as broom.mixed's ``tidy(m, effects)``: fixed, ran_pars, ran_vals."""
+        from .tidy import tidy
+
+        return tidy(self, effects)
+
     def summary(self) -> Summary:
         """lme4's ``summary(m)`` of a glmer fit; print it, or show it in a notebook."""
         from .summary import summarize_glmer
