@@ -234,6 +234,12 @@ def test_invalid_responses_are_named(response: str, family: str, message: str) -
         glmer(f"{response} ~ period + (1 | herd)", frame, family)
 
 
+def test_a_factor_is_not_a_poisson_response() -> None:
+    frame = data("cbpp").assign(y=lambda d: d["period"])
+    with pytest.raises(lmerpy.errors.DataError, match="a poisson response is counts"):
+        glmer("y ~ 1 + (1 | herd)", frame, "poisson")
+
+
 def test_unsupported_family_and_link() -> None:
     with pytest.raises(lmerpy.errors.FamilyError, match="choose from 'binomial', 'poisson'"):
         glmer(CBPP, data("cbpp"), "gamma")

@@ -313,7 +313,7 @@ class _Response:
         what = f"the response {node}"
         if isinstance(node, Call) and node.func == "cbind":
             return self._cbind(spec, node, frame, prior)
-        y = _response_values(spec, node, frame)
+        y = _response_values(spec, node, frame, self.family)
         self.family.check_response(y, what)
         if self.family.name == "binomial" and np.any((y > 0) & (y < 1)):
             _check_proportions(y, prior, what)
@@ -343,13 +343,20 @@ class _Response:
         return s / trials, trials if prior is None else prior * trials
 
 
-def _response_values(spec: ModelSpec, node: object, frame: pd.DataFrame) -> FloatArray:
-    """The response as numbers; a boolean is 0/1, a factor 0 for its first level and 1
-    for the others (R's binomial family)."""
+def _response_values(
+    spec: ModelSpec, node: object, frame: pd.DataFrame, family: Family
+) -> FloatArray:
+    """The response as numbers; a boolean is 0/1, and for a binomial model a factor is 0
+    for its first level and 1 for the others (R's binomial family)."""
     if isinstance(node, Name) and not pd.api.types.is_numeric_dtype(frame[node.name]):
         column = frame[node.name]
         if pd.api.types.is_bool_dtype(column):
             return column.to_numpy(dtype=np.float64)
+        if family.name != "binomial":
+            raise DataError(
+                f"the response '{node.name}' is {column.dtype}, not numbers: a {family.name} "
+                "response is counts"
+            )
         codes = np.asarray(level_labels(column).codes)
         return (codes > 0).astype(np.float64)
     values = checked(lambda: evaluate(node, frame), spec, f"the response {node}")  # type: ignore[arg-type]
