@@ -295,6 +295,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, help="keep (and reuse) the data files here")
     parser.add_argument("--note", default="", help="a remark on the run, shown in the report")
     parser.add_argument("--readme", type=Path, help="write the result tables into this README")
+    parser.add_argument("--section", default="results", help="the README section to replace")
     return parser.parse_args(argv)
 
 
@@ -333,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     text = report.render(results)
     print(text)
     if args.readme:
-        report.update_readme(args.readme, text)
+        report.update_readme(args.readme, text, args.section)
 
 
 def _jsonable(value: object) -> object:
