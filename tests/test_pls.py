@@ -560,3 +560,18 @@ def test_small_batched_cholesky_solve_matches_lapack(p: int) -> None:
     A[7] = -np.eye(p)
     with pytest.raises(np.linalg.LinAlgError):
         pls._small_cholesky_solve(A, B)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_one_term_modes_match_the_blocked_path(p: int) -> None:
+    """`modes` of a one-term model (batched level blocks) equals the general blocked
+    factorisation, jointly and with β given, with and without fixed-effect columns."""
+    rng = np.random.default_rng(p)
+    blocks, X, y, w, off, lambdas = _random_problem(rng, 300, [(rng.integers(0, 25, 300), 25, p)])
+    for cols in (X, X[:, :0]):
+        ws = PlsWorkspace(blocks, cols, y, weights=w, offset=off)
+        fast = [ws.modes(lambdas), ws.modes(lambdas, np.full(cols.shape[1], 0.3))]
+        general = [ws._general_modes(lambdas, None), ws._general_modes(lambdas, fast[1][0])]
+        for got, want in zip(fast, general, strict=True):
+            for a, b in zip(got, want, strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)

@@ -199,6 +199,21 @@ def _small_cholesky_solve(A: FloatArray, B: FloatArray) -> tuple[FloatArray, Flo
     return L, C
 
 
+def _small_back_solve(L: FloatArray, rhs: FloatArray) -> FloatArray:
+    """x[l] with L[l]' x[l] = rhs[l] for lower (m, p, p) L and (m, p) rhs; closed forms for
+    p = 1 and 2."""
+    p = L.shape[1]
+    if p == 1:
+        return np.asarray(rhs / L[:, :, 0], dtype=np.float64)
+    if p > 2:
+        solved = np.linalg.solve(L.transpose(0, 2, 1), rhs[:, :, None])[:, :, 0]
+        return np.asarray(solved, dtype=np.float64)
+    x = np.empty_like(rhs)
+    x[:, 1] = rhs[:, 1] / L[:, 1, 1]
+    x[:, 0] = (rhs[:, 0] - L[:, 1, 0] * x[:, 1]) / L[:, 0, 0]
+    return x
+
+
 def _transposed_times(A: Block, v: FloatArray) -> FloatArray:
     """A' v, without forming A' (scipy would build a new matrix object for it)."""
     if isinstance(A, np.ndarray):
@@ -1041,6 +1056,13 @@ class PlsWorkspace:
         """(β, u, log|L|², R_X) at Λθ: the joint PLS solution, or with ``beta`` given the
         modes u conditional on it.  Raises LinAlgError where the system is not positive
         definite."""
+        if len(self._blocks) == 1:
+            return self._one_term_modes(self._templates_T(lambdas)[0], beta)
+        return self._general_modes(lambdas, beta)
+
+    def _general_modes(
+        self, lambdas: Sequence[FloatArray], beta: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray, float, FloatArray]:
         try:
             f = self._factorise(lambdas)
         except _NotPositiveDefiniteError as err:
@@ -1050,6 +1072,22 @@ class PlsWorkspace:
         parts = self._modes(f, b)
         u = np.concatenate(parts) if parts else np.zeros(0)
         return b, u, head.ldL2, head.RX
+
+    def _one_term_modes(
+        self, T: FloatArray | None, beta: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray, float, FloatArray]:
+        """`modes` of a one-term model in batched numpy calls (as `_one_term_objective`)."""
+        assert T is not None
+        L, C, Lf = self._one_term_factor(T)
+        p = self._p
+        RX = np.ascontiguousarray(Lf[:p, :p].T)
+        if beta is not None:
+            b = np.asarray(beta, dtype=np.float64)
+        else:
+            b = np.asarray(np.linalg.solve(RX, Lf[p, :p]), dtype=np.float64) if p else np.zeros(0)
+        u = _small_back_solve(L, C[:, :, p] - C[:, :, :p] @ b)  # L_l' u_l = rhs_l
+        ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        return b, np.ascontiguousarray(u).ravel(), ldL2, RX
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -1090,19 +1128,25 @@ class PlsWorkspace:
         """The objective of a one-term model in a handful of batched numpy calls: the
         commonest model, where the blocked machinery's bookkeeping would dominate."""
         assert T is not None
+        try:
+            L, _, Lf = self._one_term_factor(T)
+        except np.linalg.LinAlgError:
+            return np.inf
+        ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        return self._value(ldL2, Lf, reml)
+
+    def _one_term_factor(self, T: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The level factors L_l, C_l = L_l⁻¹T'Z_l'W[X y] and the [X y] block's factor of a
+        one-term model; raises LinAlgError where not positive definite."""
         D = self._tmpl[(0, 0)]  # (levels, p, p) block diagonal of Z'WZ
         assert isinstance(D, np.ndarray) and D.ndim == 3
         m, p = D.shape[0], D.shape[1]
         if self._zxy is None:  # Z_j'W[X y] per level, (levels, p, p + 1)
             xy = _to_dense(self._tmpl[(1, 0)])
             self._zxy = np.ascontiguousarray(xy.reshape(-1, m, p).transpose(1, 2, 0))
-        try:
-            L, C = _small_cholesky_solve(T.T @ D @ T + np.eye(p), T.T @ self._zxy)
-            Lf = np.linalg.cholesky(self._tmpl[(1, 1)] - np.einsum("lpa,lpb->ab", C, C))
-        except np.linalg.LinAlgError:
-            return np.inf
-        ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
-        return self._value(ldL2, Lf, reml)
+        L, C = _small_cholesky_solve(T.T @ D @ T + np.eye(p), T.T @ self._zxy)
+        Lf = np.linalg.cholesky(self._tmpl[(1, 1)] - np.einsum("lpa,lpb->ab", C, C))
+        return L, C, np.asarray(Lf, dtype=np.float64)
 
     def decompose(self, lambdas: Sequence[FloatArray], reml: bool) -> PlsCriterion | None:
         """The criterion, its log-determinants, pwrss, R_X and β̂ at Λθ, from the blocked
