@@ -19,6 +19,7 @@ evaluation's modes.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,7 +117,8 @@ class GlmmDeviance:
         w0, z0 = self._working(eta0)
         self._saturated_dev = float(np.sum(2.0 * self.prior * family.saturated_kernel(self.y)))
         self._kernel = family.kernel_of(self.y)
-        self._u_sizes = np.cumsum([b.n_levels * b.lhs.shape[1] for b in self._blocks])[:-1]
+        edges = np.cumsum([0, *(b.n_levels * b.lhs.shape[1] for b in self._blocks)])
+        self._u_slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
         self._intercept_only = [bool(np.all(b.lhs == 1.0)) for b in self._blocks]
         self.workspace = PlsWorkspace(self._blocks, design.X, z0, w0, reweightable=True)
         # β given, PIRLS solves for u alone: no X in its cross-products (lme4 keeps them).
@@ -273,7 +275,7 @@ class GlmmDeviance:
         return self._dev(mu) + float(u @ u)
 
     def _split_u(self, u: FloatArray) -> list[FloatArray]:
-        return np.split(u, self._u_sizes)
+        return [u[s] for s in self._u_slices]
 
     def _zb(self, lambdas: list[FloatArray], u: FloatArray) -> FloatArray:
         """Z Λ u."""

@@ -824,6 +824,7 @@ class PlsWorkspace:
         self._struct = _analyse(self._blocks)
         _check_dense_size(self._blocks, self._struct)
         self._zxy: FloatArray | None = None
+        self._XY: FloatArray | None = None  # [X y - offset], kept for reweighting
         self._reweightable = reweightable
         self._build_templates(w, np.column_stack([self._X, y - off]))
 
@@ -1044,7 +1045,10 @@ class PlsWorkspace:
         if w.shape != (self._n,) or y.shape != (self._n,):
             raise ValueError(f"weights and y must have shape ({self._n},)")
         self._weights, self._log_w_sum = w, None
-        XY = np.column_stack([self._X, y - self._offset])
+        if self._XY is None:
+            self._XY = np.column_stack([self._X, y])
+        XY = self._XY
+        np.subtract(y, self._offset, out=XY[:, -1])
         if self._reweightable or not self._prods:
             self._fill_weighted(w, XY)
         else:
