@@ -525,12 +525,18 @@ def _interval(
 def _variance_search(ml: _MLFit, k: int, est: float) -> _Search:
     """Range and first step of the k-th variance parameter."""
     kind, lower, upper = ml.layout.kinds[k], ml.layout.lower[k], ml.layout.upper[k]
+    return _search(kind, est, float(lower), float(upper), 0.1 * ml.sigma)
+
+
+def _search(kind: str, est: float, lower: float, upper: float, sd_floor: float) -> _Search:
+    """Range and first step of a variance parameter of the given kind (``sd_floor``: the
+    smallest first step of a standard deviation, in multiples of 4)."""
     if kind == "sigma":
         return _Search(est, 0.1 * est, 0.0, math.inf, False)
     if kind == "sd":
-        return _Search(est, 0.25 * max(est, 0.1 * ml.sigma), 0.0, math.inf, True)
+        return _Search(est, 0.25 * max(est, sd_floor), 0.0, math.inf, True)
     room = min(est - lower, upper - est) if kind == "cor" else abs(est)
-    return _Search(est, 0.25 * max(room, 0.05), float(lower), float(upper), True)
+    return _Search(est, 0.25 * max(room, 0.05), lower, upper, True)
 
 
 def _profile_intervals(fit: LmerResult, level: float) -> FloatArray:
@@ -584,11 +590,8 @@ def _glmm_profile_intervals(fit: GlmerResult, level: float) -> FloatArray:
                            upper[others] / scale[others])  # fmt: skip
         if kinds[i] == "beta":
             search = _Search(float(est[i]), z * float(se[i - n_var]), -math.inf, math.inf, False)
-        elif kinds[i] == "sd":
-            search = _Search(float(est[i]), 0.25 * max(float(est[i]), 0.1), 0.0, math.inf, True)
         else:
-            room = min(est[i] - lower[i], upper[i] - est[i])
-            search = _Search(float(est[i]), 0.25 * max(room, 0.05), lower[i], upper[i], True)
+            search = _search(kinds[i], float(est[i]), float(lower[i]), float(upper[i]), 0.1)
         rows.append(_interval(profile, fit.objective, search, z))
     return np.asarray(rows, dtype=np.float64)
 
