@@ -224,7 +224,9 @@ def _result(
     k = len(devfun.layout.lower)
     fit = devfun.pirls(record.final[:k], None if nagq == 0 else record.final[k:])
     messages = list(devfun.design.messages) + list(record.messages)
-    unconverged = None if gradient is None or H is None else _gradient_check(gradient, H)
+    unconverged = None
+    if gradient is not None and H is not None and np.all(np.isfinite(H)):
+        unconverged = _gradient_check(gradient, H)
     if unconverged:
         warnings.warn(unconverged, ConvergenceWarning, stacklevel=4)
         messages.append(unconverged)
@@ -274,8 +276,10 @@ def _vcov(
     if H is None:
         return from_rx, "RX"
     try:
-        h_inv = scipy.linalg.inv(H)
+        h_inv = np.linalg.inv(H)
         V = (h_inv + h_inv.T)[k:, k:]  # = 2 H⁻¹ for the deviance (-2 log-likelihood)
+        if not np.all(np.isfinite(V)):
+            raise np.linalg.LinAlgError("non-finite Hessian")
         np.linalg.cholesky(V)
     except (np.linalg.LinAlgError, ValueError):
         msg = (

@@ -161,12 +161,13 @@ class GlmmDeviance:
         Raises PirlsError when neither converges."""
         lambdas = self.layout.lambdas(theta)
         fixed = None if beta is None else np.asarray(beta, dtype=np.float64)
-        try:
-            fit = self._iterate(lambdas, fixed, warm=self._last is not None)
-        except PirlsError:
-            if self._last is None:
-                raise
-            fit = self._iterate(lambdas, fixed, warm=False)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NaN is caught
+            try:
+                fit = self._iterate(lambdas, fixed, warm=self._last is not None)
+            except PirlsError:
+                if self._last is None:
+                    raise
+                fit = self._iterate(lambdas, fixed, warm=False)
         self._last = fit
         self.pirls_iterations += fit.iterations
         return fit
