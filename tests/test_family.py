@@ -63,3 +63,10 @@ def test_families_by_name_and_their_errors() -> None:
         binomial("log")
     with pytest.raises(FamilyError, match="unsupported family 'gaussian'"):
         get_family("gaussian")
+
+
+def test_counts_beyond_double_precision_are_refused() -> None:
+    from lmerpy.errors import DataError
+
+    with pytest.raises(DataError, match=r"counts as large as 1\.34e"):
+        poisson().check_response(np.array([0.0, 3.0, 1.34e154]), "the response y")

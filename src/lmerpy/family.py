@@ -23,6 +23,7 @@ __all__ = ["Family", "Link", "binomial", "get_family", "poisson"]
 FloatArray = NDArray[np.float64]
 EPS = float(np.finfo(np.float64).eps)
 _EXP_LIMIT = 700.0  # exp() beyond this overflows; R's cloglog caps η here too
+MAX_COUNT = 2.0**53  # the largest count every smaller count of which a double holds exactly
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,11 @@ class Family:
             return
         if np.any(y < 0):
             raise DataError(f"{what} has negative values: Poisson counts are 0, 1, 2, ...")
+        if np.any(y > MAX_COUNT):
+            raise DataError(
+                f"{what} has counts as large as {np.max(y):.3g}: beyond {MAX_COUNT:g} they are "
+                "not whole numbers in double precision; rescale, or model them as continuous"
+            )
         fraction = np.abs(y - np.round(y)) > 1e-8
         if fraction.any():
             raise DataError(

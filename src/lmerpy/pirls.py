@@ -113,8 +113,14 @@ class GlmmDeviance:
         self.pirls_iterations = 0
         self.eta_tol = ETA_TOL
         self._blocks = re_blocks(design)
-        eta0 = family.link.linkfun(family.mu_start(self.y, self.prior))
-        w0, z0 = self._working(eta0)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            eta0 = family.link.linkfun(family.mu_start(self.y, self.prior))
+            w0, z0 = self._working(eta0)
+        if not (np.all(np.isfinite(w0)) and np.all(np.isfinite(z0))):
+            raise PirlsError(
+                "the starting values of PIRLS are not finite: the response or the weights "
+                "are too large for this family; rescale them"
+            )
         self._saturated_dev = float(np.sum(2.0 * self.prior * family.saturated_kernel(self.y)))
         self._kernel = family.kernel_of(self.y)
         edges = np.cumsum([0, *(b.n_levels * b.lhs.shape[1] for b in self._blocks)])
