@@ -3,11 +3,14 @@
 # Reads the CSV + JSON sidecar that run.py wrote (the same files the Python tools read), sets the
 # factors with the sidecar's levels, and prints one `BENCH {json}` line per step:
 #
-#   Rscript lme4_bench.R --mode=fit --csv=D.csv --meta=D.json --formula="y ~ x + (x | g)" \
-#       --warmup=1 --repeats=5 --min-seconds=2 --max-fits=100
+#   Rscript lme4_bench.R --mode=fit --tool=lme4 --family=gaussian --csv=D.csv --meta=D.json \
+#       --formula="y ~ x + (x | g)" --warmup=1 --repeats=5 --min-seconds=2 --max-fits=100
 #     each fit: system.time(lmer(...))[["elapsed"]], so R's startup and the data reading are
 #     not counted; after the warm-up, `repeats` timed fits and more (at most `max-fits`) while
 #     they add up to less than `min-seconds`; then a summary line with their median.
+#     --family=binomial|poisson fits glmer (lme4's defaults: Laplace, Hessian SEs); with
+#     --tool=glmmTMB, glmmTMB(formula, dat, family) (maximum likelihood). Their objective is
+#     -2 logLik, lmer's the REML criterion.
 #   Rscript lme4_bench.R --mode=eval --csv=... --meta=... --formula=... --theta=1,0.2,0.5 --calls=20
 #     the deviance function (lmer(devFunOnly = TRUE)): setup time and median time per call.
 #   Rscript lme4_bench.R --mode=versions
@@ -17,6 +20,7 @@ suppressPackageStartupMessages({
   library(jsonlite)
   library(data.table)
 })
+has_glmmTMB <- requireNamespace("glmmTMB", quietly = TRUE)
 
 emit <- function(event, ...) {
   line <- toJSON(list(event = event, ...), auto_unbox = TRUE, digits = NA, null = "null")
@@ -43,12 +47,28 @@ load_data <- function(csv, meta_path) {
   dat
 }
 
-fit_once <- function(formula, dat) {
+fit_model <- function(formula, dat, tool, family) {
+  if (tool == "glmmTMB") return(glmmTMB::glmmTMB(formula, dat, family = family))
+  if (family == "gaussian") return(lmer(formula, dat, REML = TRUE))
+  glmer(formula, dat, family = family)
+}
+
+outcome <- function(m, tool, family) {
+  if (tool == "glmmTMB") {
+    return(list(evaluations = unname(m$fit$evaluations[["function"]]),
+                objective = -2 * as.numeric(logLik(m)), converged = m$fit$convergence == 0))
+  }
+  objective <- if (family == "gaussian") REMLcrit(m) else -2 * as.numeric(logLik(m))
+  list(evaluations = m@optinfo$feval, objective = objective,
+       converged = m@optinfo$conv$opt == 0)
+}
+
+fit_once <- function(formula, dat, tool = "lme4", family = "gaussian") {
   notes <- character(0)
   keep <- function(condition) notes <<- c(notes, trimws(conditionMessage(condition)))
   m <- NULL
   timing <- withCallingHandlers(
-    system.time(m <- lmer(formula, dat, REML = TRUE)),
+    system.time(m <- fit_model(formula, dat, tool, family)),
     warning = function(w) {
       keep(w)
       invokeRestart("muffleWarning")
@@ -58,14 +78,15 @@ fit_once <- function(formula, dat) {
       invokeRestart("muffleMessage")
     }
   )
+  out <- outcome(m, tool, family)
   list(
     seconds = timing[["elapsed"]],
     cpu_seconds = timing[["user.self"]] + timing[["sys.self"]],
-    evaluations = m@optinfo$feval,
-    objective = REMLcrit(m),
-    converged = m@optinfo$conv$opt == 0,
+    evaluations = out$evaluations,
+    objective = out$objective,
+    converged = out$converged,
     notes = unique(notes),
-    groups = as.list(ngrps(m))
+    groups = if (tool == "glmmTMB") NULL else as.list(ngrps(m))
   )
 }
 
@@ -84,10 +105,13 @@ run_fits <- function(opt) {
   repeats <- as.integer(opt$repeats)
   least <- as.numeric(opt$`min-seconds`)
   most <- as.integer(opt$`max-fits`)
-  for (i in seq_len(warmup)) emit_fit(fit_once(formula, dat), warmup = TRUE)
+  tool <- if (is.null(opt$tool)) "lme4" else opt$tool
+  family <- if (is.null(opt$family)) "gaussian" else opt$family
+  if (tool == "glmmTMB" && !has_glmmTMB) stop("glmmTMB is not installed")
+  for (i in seq_len(warmup)) emit_fit(fit_once(formula, dat, tool, family), warmup = TRUE)
   times <- numeric(0)
   while (length(times) < repeats || (sum(times) < least && length(times) < most)) {
-    r <- fit_once(formula, dat)
+    r <- fit_once(formula, dat, tool, family)
     emit_fit(r, warmup = FALSE)
     times <- c(times, r$seconds)
   }
@@ -114,6 +138,7 @@ versions <- function() {
   emit("versions",
     R = R.version.string,
     lme4 = as.character(packageVersion("lme4")),
+    glmmTMB = if (has_glmmTMB) as.character(packageVersion("glmmTMB")) else "not installed",
     Matrix = as.character(packageVersion("Matrix")),
     data.table = as.character(packageVersion("data.table")),
     BLAS = extSoftVersion()[["BLAS"]],

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-TOOL_ORDER = ("lme4", "lmerpy", "mixedlm", "statsmodels")
+TOOL_ORDER = ("lme4", "lmerpy", "glmmTMB", "mixedlm", "statsmodels")
 Record = dict[str, Any]
 
 
@@ -92,7 +92,7 @@ def detail_table(results: Record) -> str:
     """Every fit: time, evaluations, memory and the criterion reached, against lme4."""
     ok = _ok(results["fits"])
     header = ["Model", "Rows", "Tool", "Median", "Range", "× lme4", "Evals", "Peak RSS", "× lme4"]
-    header += ["REML criterion", "− lme4"]
+    header += ["REML criterion (GLMM: −2 logLik)", "− lme4"]
     rows = []
     for m in results["models"]:
         base = ok.get((m["key"], "lme4"), {})

@@ -34,7 +34,8 @@ import suite
 import tools
 
 HERE = Path(__file__).resolve().parent
-TOOLS = ("lmerpy", "lme4", "mixedlm", "statsmodels")
+TOOLS = ("lmerpy", "lme4", "glmmTMB", "mixedlm", "statsmodels")
+R_TOOLS = ("lme4", "glmmTMB")
 LOAD_CAP_SECONDS = 600.0  # reading the data, before the first fit
 Event = dict[str, Any]
 
@@ -92,11 +93,13 @@ def fit_command(tool: str, model: suite.Model, files: tuple[Path, Path], repeats
     once = tool in model.once
     warmup, repeats, least = (0, 1, 0.0) if once else (1, repeats, suite.MIN_SECONDS)
     csv, meta = (str(p) for p in files)
-    if tool == "lme4":
+    if tool in R_TOOLS:
         return [
             "Rscript",
             str(HERE / "lme4_bench.R"),
             "--mode=fit",
+            f"--tool={tool}",
+            f"--family={model.family or 'gaussian'}",
             f"--csv={csv}",
             f"--meta={meta}",
             f"--formula={model.formula}",
@@ -277,7 +280,7 @@ def _numpy_blas() -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--suite", choices=("small", "large", "all"), default="small")
+    parser.add_argument("--suite", choices=("small", "large", "glmm", "all"), default="small")
     parser.add_argument("--repeats", type=int, default=5, help="timed fits after the warm-up")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--models", nargs="+", metavar="KEY", help="only these models")
@@ -292,6 +295,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, help="keep (and reuse) the data files here")
     parser.add_argument("--note", default="", help="a remark on the run, shown in the report")
     parser.add_argument("--readme", type=Path, help="write the result tables into this README")
+    parser.add_argument("--section", default="results", help="the README section to replace")
     return parser.parse_args(argv)
 
 
@@ -330,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     text = report.render(results)
     print(text)
     if args.readme:
-        report.update_readme(args.readme, text)
+        report.update_readme(args.readme, text, args.section)
 
 
 def _jsonable(value: object) -> object:

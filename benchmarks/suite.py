@@ -34,6 +34,18 @@ class StatsmodelsSpec:
 
 
 @dataclass(frozen=True)
+class MixedlmSpec:
+    """How mixedlm expresses a generalized model: it has no ``cbind`` or ``scale()``, and
+    wants a numeric 0/1 response. ``derived`` adds columns before the fit (in the timed call):
+    ``"scale:COL"`` standardises COL as R's ``scale`` does, ``"is:COL:LEVEL"`` is 1 where COL
+    equals LEVEL."""
+
+    formula: str
+    weights: str | None = None
+    derived: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Model:
     """One benchmark model: lme4 formula, data set, and what each tool needs."""
 
@@ -41,9 +53,11 @@ class Model:
     title: str
     data: str
     formula: str
-    suite: str  # "small" or "large"
+    suite: str  # "small", "large" or "glmm"
     statsmodels: StatsmodelsSpec | None
     once: frozenset[str] = frozenset()  # tools fitted once, without warm-up or repeats
+    family: str | None = None  # a generalized model's family (lme4's glmer), else lmer
+    mixedlm: MixedlmSpec | None = None  # a generalized model in mixedlm's terms
 
 
 @dataclass(frozen=True)
@@ -135,6 +149,45 @@ MODELS: list[Model] = [
     ),
 ]
 
+MODELS += [
+    Model(
+        "cbpp",
+        "cbpp, binomial",
+        "cbpp",
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        "glmm",
+        None,
+        family="binomial",
+        mixedlm=MixedlmSpec("prop ~ period + (1 | herd)", weights="size"),
+    ),
+    Model(
+        "grouseticks",
+        "grouseticks, Poisson",
+        "grouseticks",
+        "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
+        "glmm",
+        None,
+        family="poisson",
+        mixedlm=MixedlmSpec(
+            "TICKS ~ YEAR + HEIGHT_s + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
+            derived={"HEIGHT_s": "scale:HEIGHT"},
+        ),
+    ),
+    Model(
+        "verbagg",
+        "VerbAgg, binomial",
+        "verbagg",
+        "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)",
+        "glmm",
+        None,
+        family="binomial",
+        mixedlm=MixedlmSpec(
+            "r2_01 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)",
+            derived={"r2_01": "is:r2:Y"},
+        ),
+    ),
+]
+
 SIMULATIONS: dict[str, Simulation] = {
     "sim_nested_1e6": Simulation("nested", 10**6, (10**4,)),
     "sim_nested_1e7": Simulation("nested", 10**7, (10**5,)),
@@ -149,7 +202,7 @@ SCALING_THETA = (1.0, 0.2, 0.5)  # an interior point, lme4's order
 
 
 def models_in(suite: str) -> list[Model]:
-    """The models of ``small``, ``large`` or ``all``."""
+    """The models of ``small``, ``large``, ``glmm`` or ``all``."""
     return [m for m in MODELS if suite in ("all", m.suite)]
 
 

@@ -29,19 +29,43 @@ class FitOutcome:
 
 
 def fit_lmerpy(model: Model, data: pd.DataFrame) -> FitOutcome:
+    """lmer, or glmer for a generalized model (objective: -2 logLik; evaluations: of the
+    Laplace deviance, the Hessian's for the standard errors included)."""
     import lmerpy
 
+    if model.family is not None:
+        g = lmerpy.glmer(model.formula, data, model.family)
+        return FitOutcome(g.devfun.evaluations, float(g.objective), g.record.converged)
     fit = lmerpy.lmer(model.formula, data)
     return FitOutcome(fit.record.evaluations, float(fit.reml_criterion), fit.record.converged)
 
 
 def fit_mixedlm(model: Model, data: pd.DataFrame) -> FitOutcome:
     """mixedlm's default optimiser: L-BFGS-B with exact gradients; ``function_evals`` counts
-    value-and-gradient evaluations."""
+    value-and-gradient evaluations. Generalized models: its glmer (COBYQA), on the
+    formula of ``model.mixedlm``; the derived columns are made inside the timed call."""
     import mixedlm
 
+    if model.family is not None:
+        spec = model.mixedlm
+        assert spec is not None
+        family = {"binomial": mixedlm.families.Binomial, "poisson": mixedlm.families.Poisson}
+        frame = data.assign(**{k: _derived(data, v) for k, v in spec.derived.items()})
+        g = mixedlm.glmer(spec.formula, frame, family=family[model.family](),
+                          weights=spec.weights)  # fmt: skip
+        loglik = g.logLik()
+        value = float(getattr(loglik, "value", loglik))
+        return FitOutcome(getattr(g, "n_iter", None), -2.0 * value, getattr(g, "converged", None))
     fit = mixedlm.lmer(model.formula, data)
     return FitOutcome(int(fit.function_evals), float(fit.REMLcrit()), bool(fit.converged))
+
+
+def _derived(data: pd.DataFrame, rule: str) -> pd.Series:
+    kind, column, *rest = rule.split(":")
+    values = data[column]
+    if kind == "scale":  # R's scale(): centred, divided by the sample standard deviation
+        return (values - values.mean()) / values.std()
+    return (values.astype(str) == rest[0]).astype(float)
 
 
 def fit_statsmodels(model: Model, data: pd.DataFrame) -> FitOutcome:
@@ -104,6 +128,13 @@ def skip_reason(tool: str, model: Model, rows: int, levels: dict[str, int]) -> s
     """Why ``tool`` does not run ``model`` (None when it does). ``levels``: levels per factor."""
     if tool in PYTHON_TOOLS and not installed(tool):
         return f"{tool} is not installed (pip install {tool})"
+    if tool == "glmmTMB" and model.family is None:
+        return "glmmTMB runs the generalized models only"
+    if tool == "statsmodels" and model.family is not None:
+        return (
+            "statsmodels has no maximum-likelihood GLMM (its BinomialBayesMixedGLM and "
+            "PoissonBayesMixedGLM are variational Bayes)"
+        )
     if tool != "statsmodels":
         return None
     spec = model.statsmodels

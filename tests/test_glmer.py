@@ -67,6 +67,8 @@ EXTRA = {
     "cbpp_cloglog": (CBPP, "cbpp", binomial("cloglog"), 1),
     "cbpp_poisson_offset": (
         "incidence ~ period + offset(log(size)) + (1 | herd)", "cbpp", "poisson", 1),
+    "verbagg": (  # crossed: 316 people x 24 items, 7,584 0/1 responses (a factor, N/Y)
+        "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "verbagg", "binomial", 1),
 }  # fmt: skip
 
 
@@ -232,6 +234,12 @@ def test_invalid_responses_are_named(response: str, family: str, message: str) -
         glmer(f"{response} ~ period + (1 | herd)", frame, family)
 
 
+def test_a_factor_is_not_a_poisson_response() -> None:
+    frame = data("cbpp").assign(y=lambda d: d["period"])
+    with pytest.raises(lmerpy.errors.DataError, match="a poisson response is counts"):
+        glmer("y ~ 1 + (1 | herd)", frame, "poisson")
+
+
 def test_unsupported_family_and_link() -> None:
     with pytest.raises(lmerpy.errors.FamilyError, match="choose from 'binomial', 'poisson'"):
         glmer(CBPP, data("cbpp"), "gamma")
@@ -251,3 +259,106 @@ def test_pirls_failure_is_a_fit_error() -> None:
     frame["y"] = frame["x"]
     with pytest.raises(lmerpy.errors.PirlsError, match="separation"):
         glmer("y ~ x + (1 | g)", frame, "binomial")
+
+
+# ---- inference ---------------------------------------------------------------------------------
+def _na(values: list[Any]) -> np.ndarray:
+    return np.array([np.nan if v == "NA" else v for v in values], dtype=np.float64)
+
+
+def test_profile_intervals_match_lme4() -> None:
+    """references.json, cbpp_profile: lme4's spline-interpolated profile limits; within 1%
+    of each limit's distance from the estimate."""
+    ref, fit = extra("cbpp_profile"), corpus_fit("cbpp_binomial")
+    ci = fit.confint()
+    assert list(ci.index) == ref["names"]
+    est = np.r_[fit.theta.to_numpy(), fit.fixef.to_numpy()]
+    for got, want in [(ci.iloc[:, 0], ref["lower"]), (ci.iloc[:, 1], ref["upper"])]:
+        np.testing.assert_array_less(np.abs(got - want), 0.01 * np.abs(np.array(want) - est))
+
+
+def test_wald_intervals_match_lme4() -> None:
+    """references.json, cbpp_wald: β ± 1.96 SE; lme4's SEs are themselves within 2% of
+    lmerpy's (see the module docstring), so the limits agree to 2% of 1.96 SE."""
+    ref, fit = extra("cbpp_wald"), corpus_fit("cbpp_binomial")
+    ci = fit.confint("wald")
+    assert list(ci.index) == ref["names"] and np.isnan(ci.iloc[0]).all()
+    margin = 0.02 * 1.96 * np.sqrt(np.diag(fit.vcov.to_numpy()))
+    np.testing.assert_array_less(np.abs(ci.iloc[1:, 0] - _na(ref["lower"])[1:]), margin)
+    np.testing.assert_array_less(np.abs(ci.iloc[1:, 1] - _na(ref["upper"])[1:]), margin)
+
+
+def test_likelihood_ratio_test_between_nested_fits() -> None:
+    """references.json, cbpp_anova."""
+    ref = extra("cbpp_anova")
+    m0 = glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", data("cbpp"), "binomial")
+    table = lmerpy.anova(m0, corpus_fit("cbpp_binomial"))
+    assert list(table["npar"]) == ref["npar"]
+    np.testing.assert_allclose(table["deviance"], ref["deviance"], atol=1e-3)
+    np.testing.assert_allclose(table["Chisq"].iloc[1], ref["Chisq"][1], atol=2e-3)
+    np.testing.assert_allclose(table["Pr(>Chisq)"].iloc[1], ref["p"][1], rtol=1e-3)
+
+
+def test_anova_refuses_different_families() -> None:
+    poisson_fit = extra_fit("cbpp_poisson_offset")
+    with pytest.raises(lmerpy.errors.DataError, match="different response families"):
+        lmerpy.anova(poisson_fit, corpus_fit("cbpp_binomial"))
+
+
+def test_random_slope_matches_lme4() -> None:
+    """A vector-valued term, (1 + HEIGHT_s | LOCATION): references.json, grouseticks_slope."""
+    ref = extra("grouseticks_slope")
+    ticks = data("grouseticks")
+    frame = ticks.assign(
+        HEIGHT_s=(ticks["HEIGHT"] - ticks["HEIGHT"].mean()) / ticks["HEIGHT"].std()
+    )
+    formula = "TICKS ~ YEAR + HEIGHT_s + (1 + HEIGHT_s | LOCATION) + (1 | INDEX)"
+    fit = glmer(formula, frame, "poisson")
+    _check_parameters(fit, ref, -2 * ref["logLik"])
+
+
+def test_simulated_binomial_proportions_use_the_trials() -> None:
+    """R's simulate for a binomial fit draws weights-many trials per row: proportions of
+    the herd sizes for cbpp, whether the response was cbind or proportion + weights."""
+    for name in ("cbpp_binomial", "cbpp_binomial_prop"):
+        sims = corpus_fit(name).simulate(3, seed=2).to_numpy()
+        successes = sims * data("cbpp")["size"].to_numpy()[:, None]
+        np.testing.assert_allclose(successes, np.round(successes), atol=1e-9)
+        assert len(np.unique(sims)) > 2
+
+
+def test_gradient_check_as_lme4() -> None:
+    """lme4's checkConv: warn when min(|g|, |chol(H)⁻¹g|) exceeds 0.002 somewhere."""
+    from lmerpy.glmer import _gradient_check
+
+    H = np.diag([4.0, 100.0])
+    assert _gradient_check(np.array([0.001, -0.001]), H) is None
+    message = _gradient_check(np.array([0.0, 0.05]), H)  # |R⁻¹g| = 0.005 > 0.002
+    assert message is not None and "max|grad| = 0.005 (tol = 0.002, component 2)" in message
+    assert not any("max|grad|" in m for m in corpus_fit("grouseticks_poisson").messages)
+
+
+def test_modular_steps_give_the_fit() -> None:
+    """glformula -> GlmmDeviance -> fit_glmm is glmer (lme4: glFormula -> mkGlmerDevfun ->
+    optimizeGlmer -> mkMerMod), the quadrature nodes carried by the deviance function."""
+    design, trials = lmerpy.glformula(CBPP, data("cbpp"), "binomial")
+    devfun = lmerpy.GlmmDeviance(design, lmerpy.binomial(), trials, nagq=9)
+    fit = lmerpy.fit_glmm(devfun)
+    whole = corpus_fit("cbpp_binomial_agq9")
+    assert fit.nagq == 9
+    np.testing.assert_allclose(fit.objective, whole.objective, atol=1e-9)
+    np.testing.assert_allclose(fit.fixef, whole.fixef, atol=1e-7)
+
+
+def test_tidy_frames() -> None:
+    fit = corpus_fit("cbpp_binomial")
+    fixed = fit.tidy()
+    assert list(fixed.columns) == ["effect", "term", "estimate", "std.error", "statistic",
+                                   "p.value"]  # fmt: skip
+    table = fit.coef_table()
+    np.testing.assert_allclose(fixed["statistic"], table["z value"])
+    pars = fit.tidy("ran_pars")
+    assert list(pars["term"]) == ["sd__(Intercept)"]
+    np.testing.assert_allclose(pars["estimate"], fit.theta.to_numpy())
+    vals = fit.tidy("ran_vals")
+    assert len(vals) == 15 and (vals["std.error"] > 0).all()

@@ -83,3 +83,18 @@ def test_json_and_markdown_formats(capsys: pytest.CaptureFixture[str], tmp_path:
 def test_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fit", "y ~ (1 | g)", "--data", "nowhere.csv"]) == 2
     assert "no such file: nowhere.csv" in capsys.readouterr().err
+
+
+def test_family_fits_a_generalized_model(capsys: pytest.CaptureFixture[str]) -> None:
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    assert main(["fit", formula, "--data", "cbpp", "--family", "binomial"]) == 0
+    out = capsys.readouterr().out
+    assert "Generalized linear mixed model fit by maximum likelihood" in out
+    assert " Family: binomial  ( logit )" in out
+    assert main(["fit", formula, "--data", "cbpp", "--family", "binomial", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    # lme4 1.1-31: logLik(glmer(<formula>, cbpp, binomial)) = -92.02657; lmerpy's exact
+    # Laplace optimum is 2.8e-4 higher (lme4's PIRLS stops early)
+    assert record["family"] == "binomial  ( logit )"
+    assert record["logLik"] == pytest.approx(-92.02657, abs=1e-3)
+    assert "z value" in record["coefficients"]["period2"]

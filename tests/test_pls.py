@@ -546,3 +546,32 @@ def test_reweight_equals_a_fresh_workspace(reweightable: bool) -> None:
     beta = np.array([0.5, -1.0, 2.0])
     for got, want in zip(ws.modes(lambdas, beta), fresh.modes(lambdas, beta), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_small_batched_cholesky_solve_matches_lapack(p: int) -> None:
+    rng = np.random.default_rng(p)
+    G = rng.normal(size=(50, p, p))
+    A = G @ G.transpose(0, 2, 1) + 0.1 * np.eye(p)
+    B = rng.normal(size=(50, p, 4))
+    L, C = pls._small_cholesky_solve(A, B)
+    np.testing.assert_allclose(L, np.linalg.cholesky(A), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(C, np.linalg.solve(np.linalg.cholesky(A), B), rtol=1e-10)
+    A[7] = -np.eye(p)
+    with pytest.raises(np.linalg.LinAlgError):
+        pls._small_cholesky_solve(A, B)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_one_term_modes_match_the_blocked_path(p: int) -> None:
+    """`modes` of a one-term model (batched level blocks) equals the general blocked
+    factorisation, jointly and with β given, with and without fixed-effect columns."""
+    rng = np.random.default_rng(p)
+    blocks, X, y, w, off, lambdas = _random_problem(rng, 300, [(rng.integers(0, 25, 300), 25, p)])
+    for cols in (X, X[:, :0]):
+        ws = PlsWorkspace(blocks, cols, y, weights=w, offset=off)
+        fast = [ws.modes(lambdas), ws.modes(lambdas, np.full(cols.shape[1], 0.3))]
+        general = [ws._general_modes(lambdas, None), ws._general_modes(lambdas, fast[1][0])]
+        for got, want in zip(fast, general, strict=True):
+            for a, b in zip(got, want, strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)

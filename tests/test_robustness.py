@@ -57,6 +57,28 @@ def test_fuzzed_data_give_only_lmerpy_errors(data: pd.DataFrame, formula: str, r
     assert np.isfinite(fit.objective)
 
 
+def _counts(cell: float) -> float:
+    """Fuzzed cells made mostly 0/1 and small counts, still with NaN, inf and odd values."""
+    return abs(round(cell)) % 4 if np.isfinite(cell) and abs(cell) < 1e6 else cell
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frames(), st.sampled_from(FORMULAS[:4]), st.sampled_from(["binomial", "poisson"]))
+def test_fuzzed_data_give_only_lmerpy_errors_in_glmer(
+    data: pd.DataFrame, formula: str, family: str
+) -> None:
+    if pd.api.types.is_numeric_dtype(data["y"]):
+        data = data.assign(y=data["y"].map(_counts))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", LmerpyWarning)
+        try:
+            fit = lmerpy.glmer(formula, data, family)
+        except LmerpyError:
+            return
+    assert np.isfinite(fit.objective)
+
+
 @pytest.mark.parametrize("reml", [True, False])
 def test_response_scaled_by_1e6_and_predictor_by_1e_6_scale_the_results(reml: bool) -> None:
     # theta is relative to sigma: scaling y leaves it alone, and so does scaling a predictor

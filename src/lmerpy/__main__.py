@@ -1,13 +1,15 @@
 """The ``lmerpy`` command.
 
     lmerpy demo [--out DIR]
-    lmerpy fit FORMULA [--data NAME|file.csv|file.parquet] [--ml] [--format text|json|markdown]
+    lmerpy fit FORMULA [--data NAME|file.csv|file.parquet] [--ml] [--family binomial|poisson]
+               [--format text|json|markdown]
 
 ``demo`` reproduces the analysis of Kaplan (2010), *An Overview of Multilevel Regression*,
 and prints its tables, the report's values beside lmerpy's; with ``--out`` it also writes
 the report's figures there as PNG files (this needs matplotlib: pip install 'lmerpy[plot]').
-``fit`` prints a fit's summary (text laid out as lme4's); ``lmerpy FORMULA ...`` is short for
-it. With no arguments, ``lmerpy`` runs ``demo`` without figures.
+``fit`` prints a fit's summary (text laid out as lme4's; with ``--family``, a generalized
+model's, as lme4's ``glmer``); ``lmerpy FORMULA ...`` is short for it. With no arguments,
+``lmerpy`` runs ``demo`` without figures.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import pandas as pd
 from . import datasets, plots
 from .api import lmer
 from .errors import DataError, LmerpyError
+from .glmer import glmer
+from .glmer_result import GlmerResult
 from .report import run_report
 from .result import LmerResult
 
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             demo(args.out)
         else:
-            fit_command(args.formula, args.data, args.ml, args.format)
+            fit_command(args.formula, args.data, args.ml, args.format, args.family)
     except LmerpyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -67,12 +71,13 @@ def demo(out: Path | None) -> None:
     print(run_report(out))
 
 
-def fit_command(formula: str, source: str, ml: bool, fmt: str) -> None:
-    """Fit ``formula`` to the data named by ``source`` and print the summary."""
+def fit_command(formula: str, source: str, ml: bool, fmt: str, family: str | None = None) -> None:
+    """Fit ``formula`` to the data named by ``source`` and print the summary: ``lmer``, or
+    ``glmer`` when a family is given."""
     data = load_data(source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # shown in the summary, from the fit's messages
-        fit = lmer(formula, data, reml=not ml)
+        fit = lmer(formula, data, reml=not ml) if family is None else glmer(formula, data, family)
         print(render(fit, fmt))
 
 
@@ -86,7 +91,7 @@ def load_data(source: str) -> pd.DataFrame:
     return datasets.load(source)
 
 
-def render(fit: LmerResult, fmt: str) -> str:
+def render(fit: LmerResult | GlmerResult, fmt: str) -> str:
     """The summary as text, Markdown, or JSON."""
     if fmt == "json":
         return json.dumps(fit_record(fit), indent=2)
@@ -94,19 +99,21 @@ def render(fit: LmerResult, fmt: str) -> str:
     return summary.to_markdown() if fmt == "markdown" else str(summary)
 
 
-def fit_record(fit: LmerResult) -> dict[str, Any]:
+def fit_record(fit: LmerResult | GlmerResult) -> dict[str, Any]:
     """The main numbers of a fit as plain JSON-ready values."""
     table = fit.coef_table()
+    family = {"family": str(fit.family), "nAGQ": fit.nagq} if isinstance(fit, GlmerResult) else {}
     return {
         "formula": fit.design.spec.formula,
         "method": "REML" if fit.reml else "ML",
+        **family,
         "nobs": fit.nobs,
         "ngroups": fit.ngroups,
         "reml_criterion": fit.reml_criterion,
         "logLik": fit.loglik,
         "AIC": fit.aic,
         "BIC": fit.bic,
-        "deviance": fit.deviance,
+        "deviance": fit.deviance,  # lme4's deviance(m): Σ deviance residuals for a GLMM
         "sigma": fit.sigma,
         "theta": fit.theta.to_dict(),
         "coefficients": table.to_dict(orient="index"),
@@ -137,7 +144,7 @@ def _arguments() -> argparse.ArgumentParser:
     demo.add_argument(
         "--out", type=Path, default=None, metavar="DIR", help="write the figures here as PNG"
     )
-    fit = commands.add_parser("fit", help="fit a linear mixed model and print its summary")
+    fit = commands.add_parser("fit", help="fit a mixed model and print its summary")
     fit.add_argument("formula", nargs="?", default=DEFAULT_FORMULA, help="an lme4 formula")
     fit.add_argument(
         "--data",
@@ -145,6 +152,11 @@ def _arguments() -> argparse.ArgumentParser:
         help=f"a CSV/Parquet file or one of: {', '.join(datasets.names())}",
     )
     fit.add_argument("--ml", action="store_true", help="fit by maximum likelihood, not REML")
+    fit.add_argument(
+        "--family",
+        choices=["binomial", "poisson"],
+        help="a generalized linear mixed model of this family (lme4's glmer)",
+    )
     fit.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     return parser
 

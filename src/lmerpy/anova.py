@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -13,15 +13,19 @@ from scipy import stats
 from .errors import DataError, LmerpyWarning
 
 if TYPE_CHECKING:
+    from .glmer_result import GlmerResult
     from .result import LmerResult
+
+    Fit: TypeAlias = LmerResult | GlmerResult
 
 __all__ = ["anova"]
 
 COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
 
 
-def anova(*fits: LmerResult, names: list[str] | None = None, refit: bool = True) -> pd.DataFrame:
-    """lme4's likelihood-ratio table for nested models fitted to the same data.
+def anova(*fits: Fit, names: list[str] | None = None, refit: bool = True) -> pd.DataFrame:
+    """lme4's likelihood-ratio table for nested models fitted to the same data (linear,
+    or generalized with the same family; ``deviance`` is -2 logLik, as lme4 prints it).
 
     REML fits are refitted by maximum likelihood first (lme4's "refitting model(s) with
     ML (instead of REML)"), unless ``refit=False``. Rows are sorted by the number of
@@ -44,11 +48,13 @@ def anova(*fits: LmerResult, names: list[str] | None = None, refit: bool = True)
     _check_same_data(fits)
     if refit and any(f.reml for f in fits):
         warnings.warn("refitting model(s) with ML (instead of REML)", LmerpyWarning, stacklevel=2)
-        fits = tuple(f.refit_ml() if f.reml else f for f in fits)
+        from .result import LmerResult
+
+        fits = tuple(f.refit_ml() if isinstance(f, LmerResult) and f.reml else f for f in fits)
     order = sorted(range(len(fits)), key=lambda i: fits[i].npar)
     ranked = [fits[i] for i in order]
     _check_nested(ranked)
-    rows = [[f.npar, f.aic, f.bic, f.loglik, f.deviance] for f in ranked]
+    rows = [[f.npar, f.aic, f.bic, f.loglik, -2 * f.loglik] for f in ranked]
     table = pd.DataFrame(rows, columns=COLUMNS[:5], index=[labels[i] for i in order])
     chisq = 2 * np.diff([f.loglik for f in ranked])
     df = np.diff([f.npar for f in ranked])
@@ -58,7 +64,13 @@ def anova(*fits: LmerResult, names: list[str] | None = None, refit: bool = True)
     return table
 
 
-def _check_same_data(fits: tuple[LmerResult, ...]) -> None:
+def _check_same_data(fits: tuple[Fit, ...]) -> None:
+    kinds = {str(getattr(f, "family", "gaussian")) for f in fits}
+    if len(kinds) > 1:
+        raise DataError(
+            f"the fits have different response families ({', '.join(sorted(kinds))}): their "
+            "likelihoods cannot be compared"
+        )
     first = fits[0].design
     for fit in fits[1:]:
         same = fit.design.nobs == first.nobs and np.array_equal(fit.design.y, first.y)
@@ -69,7 +81,7 @@ def _check_same_data(fits: tuple[LmerResult, ...]) -> None:
             )
 
 
-def _check_nested(ranked: list[LmerResult]) -> None:
+def _check_nested(ranked: list[Fit]) -> None:
     for small, large in itertools.pairwise(ranked):
         fixed = set(small.design.x_columns) <= set(large.design.x_columns)
         random = all(

@@ -38,6 +38,8 @@ from .api import refit
 from .design import RandomEffectsTerm
 from .deviance import DevianceFunction
 from .errors import FitError, LmerpyWarning
+from .glmer_result import GlmerResult
+from .pirls import GlmmDeviance
 from .predict import simulate
 from .result import LmerResult
 from .threads import single_blas_thread
@@ -204,13 +206,17 @@ class _Layout:
         return np.concatenate([*(t.upper for t in self.terms), [np.inf]])
 
 
-def _layout(devfun: DevianceFunction) -> _Layout:
+def _layout(devfun: DevianceFunction | GlmmDeviance) -> _Layout:
     return _Layout([_term_parameters(t) for t in devfun.design.terms])
 
 
-def parameter_names(fit: LmerResult) -> list[str]:
-    """The rows of ``confint(fit)``, as lme4's ``confint(m, oldNames = FALSE)`` names them."""
-    return _layout(fit.devfun).names + list(fit.design.x_columns)
+def parameter_names(fit: LmerResult | GlmerResult) -> list[str]:
+    """The rows of ``confint(fit)``, as lme4's ``confint(m, oldNames = FALSE)`` names them
+    (no ``sigma`` for a generalized model)."""
+    names = _layout(fit.devfun).names
+    if isinstance(fit, GlmerResult):
+        names = names[:-1]
+    return names + list(fit.design.x_columns)
 
 
 def _percent_labels(level: float) -> list[str]:
@@ -519,12 +525,18 @@ def _interval(
 def _variance_search(ml: _MLFit, k: int, est: float) -> _Search:
     """Range and first step of the k-th variance parameter."""
     kind, lower, upper = ml.layout.kinds[k], ml.layout.lower[k], ml.layout.upper[k]
+    return _search(kind, est, float(lower), float(upper), 0.1 * ml.sigma)
+
+
+def _search(kind: str, est: float, lower: float, upper: float, sd_floor: float) -> _Search:
+    """Range and first step of a variance parameter of the given kind (``sd_floor``: the
+    smallest first step of a standard deviation, in multiples of 4)."""
     if kind == "sigma":
         return _Search(est, 0.1 * est, 0.0, math.inf, False)
     if kind == "sd":
-        return _Search(est, 0.25 * max(est, 0.1 * ml.sigma), 0.0, math.inf, True)
+        return _Search(est, 0.25 * max(est, sd_floor), 0.0, math.inf, True)
     room = min(est - lower, upper - est) if kind == "cor" else abs(est)
-    return _Search(est, 0.25 * max(room, 0.05), float(lower), float(upper), True)
+    return _Search(est, 0.25 * max(room, 0.05), lower, upper, True)
 
 
 def _profile_intervals(fit: LmerResult, level: float) -> FloatArray:
@@ -543,15 +555,56 @@ def _profile_intervals(fit: LmerResult, level: float) -> FloatArray:
     return np.asarray(rows, dtype=np.float64)
 
 
+def _glmm_profile_intervals(fit: GlmerResult, level: float) -> FloatArray:
+    """Profile intervals of a generalized fit (lme4: ``confint(profile(m))`` of a glmer fit):
+    sd and cor of each term (σ = 1), then β; every other parameter re-optimised, β in units
+    of its standard error."""
+    dev, layout = fit.devfun, _layout(fit.devfun)
+    k = len(dev.layout.lower)
+    variances = np.concatenate(
+        [t.values(th, 1.0) for t, th in zip(layout.terms, fit._term_thetas(), strict=True)]
+    )
+    n_var, se = len(variances), np.sqrt(np.diag(fit.vcov_matrix))
+    est = np.concatenate([np.nan_to_num(variances), fit.record.final[k:]])
+    kinds = layout.kinds[:-1] + ["beta"] * len(se)
+    scale = np.concatenate([[max(v, 0.1) if kd == "sd" else 1.0 for v, kd in
+                             zip(variances, kinds, strict=False)], se])  # fmt: skip
+    lower = np.concatenate([layout.lower[:-1], np.full(len(se), -np.inf)])
+    upper = np.concatenate([layout.upper[:-1], np.full(len(se), np.inf)])
+
+    def deviance(values: FloatArray) -> float:
+        theta = _theta_from_variance(layout, np.concatenate([values[:n_var], [1.0]]))
+        return math.inf if theta is None else dev.laplace(np.concatenate([theta, values[n_var:]]))
+
+    z = float(scipy.stats.norm.ppf((1 + level) / 2))
+    rows = []
+    for i in range(len(est)):
+        others = np.array([j for j in range(len(est)) if j != i])
+
+        def fn(fixed: float, x: FloatArray, i: int = i, others: FloatArray = others) -> float:
+            values = est.copy()
+            values[i], values[others] = fixed, scale[others] * x
+            return deviance(values)
+
+        profile = _Profile(fn, est[others] / scale[others], lower[others] / scale[others],
+                           upper[others] / scale[others])  # fmt: skip
+        if kinds[i] == "beta":
+            search = _Search(float(est[i]), z * float(se[i - n_var]), -math.inf, math.inf, False)
+        else:
+            search = _search(kinds[i], float(est[i]), float(lower[i]), float(upper[i]), 0.1)
+        rows.append(_interval(profile, fit.objective, search, z))
+    return np.asarray(rows, dtype=np.float64)
+
+
 # ---- Wald ----------------------------------------------------------------------------------------
 
 
-def _wald_intervals(fit: LmerResult, level: float) -> FloatArray:
+def _wald_intervals(fit: LmerResult | GlmerResult, level: float) -> FloatArray:
     """β ± z·SE, NaN for the variance parameters (lme4: ``confint(m, method = "Wald")``)."""
     z = float(scipy.stats.norm.ppf((1 + level) / 2))
     beta = fit.fixef.to_numpy()
     se = np.sqrt(np.diag(fit.vcov.to_numpy()))
-    n_var = len(_layout(fit.devfun).names)
+    n_var = len(parameter_names(fit)) - len(beta)
     fixed = np.column_stack([beta - z * se, beta + z * se])
     return np.vstack([np.full((n_var, 2), np.nan), fixed])
 
@@ -631,7 +684,7 @@ def _boot_intervals(
 
 @single_blas_thread
 def confint(
-    fit: LmerResult,
+    fit: LmerResult | GlmerResult,
     method: str = "profile",
     level: float = 0.95,
     *,
@@ -642,7 +695,8 @@ def confint(
     """Confidence intervals for every parameter of a fit (lme4: ``confint.merMod``).
 
     Args:
-        fit: a fitted model (``lmerpy.lmer``).
+        fit: a fitted model (``lmerpy.lmer`` or ``lmerpy.glmer``; for the latter
+            ``"profile"`` and ``"wald"``).
         method: ``"profile"`` (likelihood profile, lme4's default), ``"wald"`` (fixed
             effects only; NaN for the variance parameters) or ``"boot"`` (parametric
             bootstrap percentile intervals). Case-insensitive, so lme4's ``"Wald"`` works.
@@ -673,6 +727,13 @@ def confint(
         raise ValueError(f"level must be strictly between 0 and 1, not {level!r}")
     if key == "wald":
         limits = _wald_intervals(fit, level)
+    elif isinstance(fit, GlmerResult):
+        if key == "boot":
+            raise ValueError(
+                "bootstrap intervals are not available for generalized models: use "
+                "method='profile' or 'wald'"
+            )
+        limits = _glmm_profile_intervals(fit, level)
     elif key == "boot":
         limits = _boot_intervals(fit, level, nsim, seed, progress)
     else:

@@ -64,10 +64,14 @@ class DevianceFunction:
         None where the system is not positive definite (profiles and derivatives use it)."""
         return self.workspace.decompose(self.lambdas(theta), self.reml if reml is None else reml)
 
-    def solve(self, theta: ArrayLike, *, reml: bool | None = None) -> PlsSolution:
-        """β̂, the conditional modes and everything else of the PLS solution at θ."""
+    def solve(
+        self, theta: ArrayLike, *, reml: bool | None = None, condvar: bool = True
+    ) -> PlsSolution:
+        """β̂, the conditional modes and everything else of the PLS solution at θ (the
+        conditional variances only with ``condvar``)."""
         try:
-            return self.workspace.solve(self.lambdas(theta), self.reml if reml is None else reml)
+            lambdas, chosen = self.lambdas(theta), self.reml if reml is None else reml
+            return self.workspace.solve(lambdas, chosen, condvar=condvar)
         except np.linalg.LinAlgError:
             raise FitError(
                 f"the penalized least squares system is not positive definite at theta = "

@@ -23,6 +23,7 @@ __all__ = ["Family", "Link", "binomial", "get_family", "poisson"]
 FloatArray = NDArray[np.float64]
 EPS = float(np.finfo(np.float64).eps)
 _EXP_LIMIT = 700.0  # exp() beyond this overflows; R's cloglog caps η here too
+MAX_COUNT = 2.0**53  # the largest count every smaller count of which a double holds exactly
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class Link:
 
 
 def _clamp_unit(mu: FloatArray) -> FloatArray:
-    return np.clip(mu, EPS, 1.0 - EPS)
+    np.maximum(mu, EPS, out=mu)
+    return np.minimum(mu, 1.0 - EPS, out=mu)
 
 
 def _logit_mu_eta(eta: FloatArray) -> FloatArray:
@@ -97,10 +99,32 @@ class Family:
         return mu
 
     def dev_resid(self, y: FloatArray, mu: FloatArray, w: FloatArray) -> FloatArray:
-        """Each observation's deviance residual, squared (R's ``family$dev.resids``)."""
+        """Each observation's deviance residual, squared (R's ``family$dev.resids``):
+        2 w (k(y, y) - k(y, μ)) with k the log-likelihood kernel."""
+        return 2.0 * w * (self.saturated_kernel(y) - self.kernel(y, mu))
+
+    def kernel(self, y: FloatArray, mu: FloatArray) -> FloatArray:
+        """The part of log p(y | μ) that depends on μ, per unit prior weight: y log μ +
+        (1 - y) log(1 - μ) (binomial), y log μ - μ (Poisson); μ strictly inside its range
+        (the inverse links keep it there)."""
+        return self.kernel_of(y)(mu)
+
+    def kernel_of(self, y: FloatArray) -> Callable[[FloatArray], FloatArray]:
+        """μ -> kernel(y, μ) for a fixed response, specialised once (0/1 data: log μ for
+        the successes, log(1 - μ) for the failures)."""
+        if self.name == "poisson":
+            return lambda mu: np.asarray(y * np.log(mu) - mu)
+        if np.all((y == 0.0) | (y == 1.0)):
+            success = y > 0
+            return lambda mu: np.log(np.where(success, mu, 1.0 - mu))
+        failure = 1.0 - y
+        return lambda mu: np.asarray(y * np.log(mu) + failure * np.log1p(-mu))
+
+    def saturated_kernel(self, y: FloatArray) -> FloatArray:
+        """The kernel at μ = y, with 0 log 0 = 0."""
         if self.name == "binomial":
-            return 2.0 * w * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
-        return 2.0 * w * (special.xlogy(y, y / mu) - (y - mu))
+            return np.asarray(special.xlogy(y, y) + special.xlog1py(1 - y, -y))
+        return np.asarray(special.xlogy(y, y) - y)
 
     def aic(self, y: FloatArray, mu: FloatArray, w: FloatArray, trials: FloatArray) -> float:
         """-2 log-likelihood with every normalising constant (R's ``family$aic`` without the
@@ -132,6 +156,11 @@ class Family:
             return
         if np.any(y < 0):
             raise DataError(f"{what} has negative values: Poisson counts are 0, 1, 2, ...")
+        if np.any(y > MAX_COUNT):
+            raise DataError(
+                f"{what} has counts as large as {np.max(y):.3g}: beyond {MAX_COUNT:g} they are "
+                "not whole numbers in double precision; rescale, or model them as continuous"
+            )
         fraction = np.abs(y - np.round(y)) > 1e-8
         if fraction.any():
             raise DataError(

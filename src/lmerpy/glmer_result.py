@@ -201,7 +201,7 @@ class GlmerResult(MixedModelResult):
         design, fam = self.design, self.family
         base = design.X @ self.fit.beta + self.devfun.offset
         lambdas = self.devfun.layout.lambdas(self._thetas)
-        trials = self.devfun.trials
+        size = np.round(self.devfun.prior).astype(np.int64)  # R: the prior weights are the trials
         sims = {}
         for k in range(nsim):
             eta = base.copy()
@@ -211,11 +211,34 @@ class GlmerResult(MixedModelResult):
                 eta += np.einsum("ij,ij->i", term.lhs.values, b[term.factor.codes])
             mu = fam.link.linkinv(eta)
             if fam.name == "binomial":
-                y = rng.binomial(trials.astype(np.int64), mu) / trials
+                y = rng.binomial(size, mu) / size
             else:
                 y = rng.poisson(mu).astype(np.float64)
             sims[f"sim_{k + 1}"] = y
         return pd.DataFrame(sims, index=design.rows)
+
+    @property
+    def reml(self) -> bool:
+        """False: a generalized model is fitted by maximum likelihood."""
+        return False
+
+    @property
+    def reml_criterion(self) -> None:
+        """None: there is no REML criterion for a generalized model."""
+        return None
+
+    def confint(self, method: str = "profile", level: float = 0.95) -> pd.DataFrame:
+        """Confidence intervals (lme4: ``confint(m, method, level, oldNames = FALSE)``):
+        ``"profile"`` (likelihood profile) or ``"wald"``."""
+        from .confint import confint
+
+        return confint(self, method, level)
+
+    def tidy(self, effects: str = "fixed") -> pd.DataFrame:
+        """Long frames as broom.mixed's ``tidy(m, effects)``: fixed, ran_pars, ran_vals."""
+        from .tidy import tidy
+
+        return tidy(self, effects)
 
     def summary(self) -> Summary:
         """lme4's ``summary(m)`` of a glmer fit; print it, or show it in a notebook."""

@@ -76,13 +76,14 @@ def optimize_deviance(
     optimizer: str = "bobyqa",
     initial_step: ArrayLike | None = None,
     xtol: float = XTOL_ABS,
+    ftol: float = FTOL_ABS,
 ) -> OptimizerRecord:
     """Minimise ``devfun`` subject to ``lower <= theta <= upper`` (lme4: ``optimizeLmer``).
 
     ``optimizer`` is ``"bobyqa"`` (NLopt's BOBYQA, lme4's default ``nloptwrap``) or
     ``"lbfgsb"`` (scipy's L-BFGS-B with finite differences). ``initial_step`` sets
-    BOBYQA's first step in each coordinate (NLopt's default otherwise); ``xtol`` its
-    absolute tolerance on the parameters.
+    BOBYQA's first step in each coordinate (NLopt's default otherwise); ``xtol`` and
+    ``ftol`` its absolute tolerances on the parameters and on the objective.
     """
     lo = np.asarray(lower, dtype=np.float64)
     hi = np.full_like(lo, np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
@@ -99,7 +100,8 @@ def optimize_deviance(
     if run is None:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose from {', '.join(_RUNNERS)}")
     messages: list[str] = []
-    settings = _Settings(None if initial_step is None else np.asarray(initial_step, float), xtol)
+    step = None if initial_step is None else np.asarray(initial_step, dtype=np.float64)
+    settings = _Settings(step, xtol, ftol)
     run = partial(run, settings=settings)
     x, fx, ok = run(f, x0, lo, hi)
     x, fx, restarted = _restart_edge(f, run, x, fx, lo, hi)
@@ -122,6 +124,7 @@ Runner = Callable[..., Result]
 class _Settings:
     initial_step: NDArray[np.float64] | None
     xtol: float
+    ftol: float
 
 
 def _bobyqa(
@@ -136,7 +139,7 @@ def _bobyqa(
     if settings.initial_step is not None:
         opt.set_initial_step(settings.initial_step)
     opt.set_xtol_abs(settings.xtol)
-    opt.set_ftol_abs(FTOL_ABS)
+    opt.set_ftol_abs(settings.ftol)
     opt.set_maxeval(MAX_EVALUATIONS)
     try:
         x = opt.optimize(x0)

@@ -4,19 +4,22 @@ Gauss-Hermite quadrature (lme4's ``mkGlmerDevfun``; Bates et al. 2015, and lme4'
 vignette).
 
 PIRLS is Fisher scoring on the penalized deviance Σ devresid(y, μ) + ‖u‖²: each iteration
-rebuilds the cross-products of [Z X z] with the working weights w and working response z
-(the same blocked Cholesky as ``lmer``), solves for u given β (or jointly for β and u when
-β is profiled out, lme4's nAGQ = 0), and halves the step while the penalized deviance rises.
+refills the cross-products with the working weights w and working response z (the same
+blocked Cholesky as ``lmer``, patterns fixed once), solves for u given β (without X in the
+cross-products) or jointly for β and u (lme4's nAGQ = 0), and halves the step while the
+penalized deviance rises.
 
-Differences from lme4 1.1-31, on purpose: the iteration stops when the proposed step would
-change the penalized deviance by less than 1e-10 (relative; lme4 stops at 1e-7), and log|L|
-is the one at the final modes (lme4's is one iteration stale). The objective is then smooth
-enough for finite-difference Hessians, and it is at most lme4's, usually lower by ~1e-4.
-Each evaluation starts from the previous evaluation's modes.
+Differences from lme4 1.1-31, on purpose: the iteration stops when no linear predictor
+would move by more than 1e-9 (lme4 stops when the penalized deviance changes by less than
+1e-7, relative), and log|L| is the one at the final modes (lme4's is one iteration stale).
+The objective is then exact to ~1e-10, smooth enough for finite-difference Hessians, and
+at most lme4's (usually lower by ~1e-4). Each evaluation starts from the previous
+evaluation's modes.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +55,8 @@ class PirlsFit:
         eta, mu: linear predictor and mean at the modes.
         weights: the working weights there.
         ldL2: log det(Λ'Z'WZΛ + I) at those weights.
-        RX: the fixed effects' Cholesky factor; (RXᵀRX)⁻¹ is lme4's ``vcov(use.hessian=FALSE)``.
+        RX: the fixed effects' Cholesky factor when β was estimated with u (empty when β
+            was given: see ``GlmmDeviance.fixed_effects_factor``).
         dev_resid: Σ of the squared deviance residuals (lme4's ``deviance(m)``).
         aic: -2 log p(y | μ) with every constant (lme4's ``aic`` of the response module).
         objective: the Laplace (or quadrature) deviance, on the ``aic`` scale.
@@ -85,10 +89,13 @@ class GlmmDeviance:
     Attributes:
         design: the design (y is the response as a proportion for binomial data).
         family: the response distribution and link.
-        trials: binomial trials per row (1 for Bernoulli or Poisson rows).
+        trials: the trials s + f of a ``cbind(s, f)`` response (else 1: a proportion's
+            trials are its prior weights, as in R).
         nagq: quadrature nodes.
         layout: θ's structure (bounds, start, names).
         evaluations: objective evaluations so far; ``pirls_iterations`` their PIRLS total.
+        eta_tol: PIRLS ends when no linear predictor would move by more than this; the
+            modes, and the objective, are then that close to exact (the step not taken).
     """
 
     def __init__(
@@ -104,10 +111,24 @@ class GlmmDeviance:
         self.p = design.X.shape[1]
         self.evaluations = 0
         self.pirls_iterations = 0
+        self.eta_tol = ETA_TOL
         self._blocks = re_blocks(design)
-        eta0 = family.link.linkfun(family.mu_start(self.y, self.prior))
-        w0, z0 = self._working(eta0)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            eta0 = family.link.linkfun(family.mu_start(self.y, self.prior))
+            w0, z0 = self._working(eta0)
+        if not (np.all(np.isfinite(w0)) and np.all(np.isfinite(z0))):
+            raise PirlsError(
+                "the starting values of PIRLS are not finite: the response or the weights "
+                "are too large for this family; rescale them"
+            )
+        self._saturated_dev = float(np.sum(2.0 * self.prior * family.saturated_kernel(self.y)))
+        self._kernel = family.kernel_of(self.y)
+        edges = np.cumsum([0, *(b.n_levels * b.lhs.shape[1] for b in self._blocks)])
+        self._u_slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+        self._intercept_only = [bool(np.all(b.lhs == 1.0)) for b in self._blocks]
         self.workspace = PlsWorkspace(self._blocks, design.X, z0, w0, reweightable=True)
+        # β given, PIRLS solves for u alone: no X in its cross-products (lme4 keeps them).
+        self._u_workspace = PlsWorkspace(self._blocks, design.X[:, :0], z0, w0, reweightable=True)
         self._eta_start = eta0
         mu0 = family.link.linkinv(eta0)  # aic(μ) - Σ dev(μ) does not depend on μ
         self._saturated = family.aic(self.y, mu0, self.prior, self.trials) - self._dev(mu0)
@@ -146,42 +167,49 @@ class GlmmDeviance:
         Raises PirlsError when neither converges."""
         lambdas = self.layout.lambdas(theta)
         fixed = None if beta is None else np.asarray(beta, dtype=np.float64)
-        try:
-            fit = self._iterate(lambdas, fixed, warm=self._last is not None)
-        except PirlsError:
-            if self._last is None:
-                raise
-            fit = self._iterate(lambdas, fixed, warm=False)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NaN is caught
+            try:
+                fit = self._iterate(lambdas, fixed, warm=self._last is not None)
+            except PirlsError:
+                if self._last is None:
+                    raise
+                fit = self._iterate(lambdas, fixed, warm=False)
         self._last = fit
         self.pirls_iterations += fit.iterations
         return fit
 
     def _iterate(self, lambdas: list[FloatArray], beta: FloatArray | None, warm: bool) -> PirlsFit:
         X, fam = self.design.X, self.family
+        fixed = np.zeros(0) if beta is None else X @ beta + self.offset  # Xβ + o, β given
         if warm and self._last is not None:
             u = self._last.u
             b = self._last.beta if beta is None else beta
-            eta = X @ b + self._zb(lambdas, u) + self.offset
+            eta = (X @ b + self.offset if beta is None else fixed) + self._zb(lambdas, u)
         else:
             u = np.zeros(self.workspace.q)
             b = np.zeros(self.p) if beta is None else beta
-            eta = self._eta_start if beta is None else X @ b + self.offset
+            eta = self._eta_start if beta is None else fixed
         mu = fam.link.linkinv(eta)
         # A cold start's η (lme4's starting means) has no modes behind it: take the first step.
         pdev = self._penalized(mu, u) if warm or beta is not None else np.inf
         for iteration in range(1, PIRLS_MAX_ITER + 1):
-            w, z = self._working(eta)
-            self.workspace.reweight(w, z)
+            w, z = self._working(eta, mu)
             try:
-                b_new, u_new, ldL2, RX = self.workspace.modes(lambdas, beta)
+                if beta is None:
+                    self.workspace.reweight(w, z)
+                    b_new, u_new, ldL2, RX = self.workspace.modes(lambdas)
+                    eta_new = X @ b_new + self.offset + self._zb(lambdas, u_new)
+                else:
+                    self._u_workspace.reweight(w, z - fixed + self.offset)
+                    _, u_new, ldL2, RX = self._u_workspace.modes(lambdas, np.zeros(0))
+                    b_new, eta_new = beta, fixed + self._zb(lambdas, u_new)
             except np.linalg.LinAlgError:
                 raise PirlsError("the PIRLS system is not positive definite") from None
-            eta_new = X @ b_new + self._zb(lambdas, u_new) + self.offset
             mu_new = fam.link.linkinv(eta_new)
             pdev_new = self._penalized(mu_new, u_new)
             slack = PIRLS_TOL * max(pdev_new, 1.0)
             flat = iteration > FLAT_AFTER and abs(pdev - pdev_new) <= slack
-            if np.max(np.abs(eta_new - eta)) <= ETA_TOL or flat:
+            if np.max(np.abs(eta_new - eta)) <= self.eta_tol or flat:
                 return self._at_modes(lambdas, b, u, eta, mu, w, ldL2, RX, iteration)
             for _ in range(MAX_HALVINGS):
                 if pdev_new <= pdev + slack:
@@ -224,38 +252,50 @@ class GlmmDeviance:
         )
         return PirlsFit(beta, u, b, eta, mu, w, ldL2, RX, dev, aic, objective, iterations)
 
+    def fixed_effects_factor(self, fit: PirlsFit, theta: ArrayLike) -> FloatArray:
+        """R_X at the modes of ``fit``: (R_XᵀR_X)⁻¹ is lme4's ``vcov(m, use.hessian = FALSE)``
+        (its RX, refactored at the final weights even where PIRLS solved for u alone)."""
+        self.workspace.reweight(*self._working(fit.eta))
+        return self.workspace.modes(self.layout.lambdas(theta), fit.beta)[3]
+
     def conditional_variances(self, fit: PirlsFit, theta: ArrayLike) -> list[FloatArray]:
         """Per term, the conditional covariances of b at the modes of ``fit``."""
         self.workspace.reweight(*self._working(fit.eta))
         return self.workspace.conditional_variances(self.layout.lambdas(theta))
 
     # ---- pieces --------------------------------------------------------------------------
-    def _working(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def _working(
+        self, eta: FloatArray, mu: FloatArray | None = None
+    ) -> tuple[FloatArray, FloatArray]:
         """Working weights w = prior μ_η² / V(μ) and response z = η - o + (y - μ)/μ_η."""
         link = self.family.link
-        mu, mu_eta = link.linkinv(eta), link.mu_eta(eta)
+        mu = link.linkinv(eta) if mu is None else mu
+        mu_eta = link.mu_eta(eta)
         w = self.prior * mu_eta**2 / self.family.variance(mu)
         return w, eta - self.offset + (self.y - mu) / mu_eta
 
     def _dev(self, mu: FloatArray) -> float:
-        return float(np.sum(self.family.dev_resid(self.y, mu, self.prior)))
+        """Σ dev_resid(y, μ), from the saturated kernel computed once."""
+        return self._saturated_dev - 2.0 * float(self.prior @ self._kernel(mu))
 
     def _penalized(self, mu: FloatArray, u: FloatArray) -> float:
         return self._dev(mu) + float(u @ u)
 
     def _split_u(self, u: FloatArray) -> list[FloatArray]:
-        sizes = [blk.n_levels * blk.lhs.shape[1] for blk in self._blocks]
-        return np.split(u, np.cumsum(sizes)[:-1])
+        return [u[s] for s in self._u_slices]
 
     def _zb(self, lambdas: list[FloatArray], u: FloatArray) -> FloatArray:
         """Z Λ u."""
         out = np.zeros(self.design.nobs)
-        for blk, part, T in zip(self._blocks, self._split_u(u), lambdas, strict=True):
-            b = part.reshape(blk.n_levels, -1) @ T.T
-            if b.shape[1] == 1:
-                out += blk.lhs[:, 0] * b[blk.codes, 0]
-            else:
+        parts = zip(self._blocks, self._split_u(u), lambdas, self._intercept_only, strict=True)
+        for blk, part, T, ones in parts:
+            if T.shape[0] > 1:
+                b = part.reshape(blk.n_levels, -1) @ T.T
                 out += np.einsum("na,na->n", blk.lhs, b[blk.codes])
+            elif ones:
+                out += (T[0, 0] * part)[blk.codes]
+            else:
+                out += blk.lhs[:, 0] * (T[0, 0] * part)[blk.codes]
         return out
 
     def _quadrature(

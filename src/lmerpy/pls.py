@@ -37,7 +37,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from .crossprod import CrossProducts, ReBlock, diag_cross, level_pairs, z_matrix
+from .crossprod import CrossProducts, ReBlock, level_pairs
 from .errors import ModelTooLargeError
 
 FloatArray = NDArray[np.float64]
@@ -82,8 +82,9 @@ class PlsSolution:
     """(p, p) upper triangular; vcov(β) = σ² RX⁻¹ RX⁻ᵀ."""
     objective: float
     """REML criterion or ML deviance (as `PlsWorkspace.objective`)."""
-    condvar: list[FloatArray]
-    """Per term, (n_levels, p_i, p_i) conditional covariances of b for each level."""
+    condvar: list[FloatArray] | None
+    """Per term, (n_levels, p_i, p_i) conditional covariances of b for each level (None when
+    not asked for: they can cost more than the fit, see `PlsWorkspace.conditional_variances`)."""
     fitted: FloatArray
     """(n,) Xβ + Zb + offset (empty for a workspace built from cross-products)."""
 
@@ -168,13 +169,61 @@ def _add(U: Block, G: Block) -> Block:
     return sp.csr_matrix(U + G)
 
 
+def _small_cholesky_solve(A: FloatArray, B: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Batched L with L L' = A[l] and C = L⁻¹ B[l], for (m, p, p) A and (m, p, k) B; closed
+    forms for p = 1 and 2 (LAPACK's per-matrix overhead dominates such tiny blocks).
+    Raises LinAlgError when a block is not positive definite."""
+    p = A.shape[1]
+    if p > 2:
+        full = np.asarray(np.linalg.cholesky(A), dtype=np.float64)
+        return full, np.asarray(np.linalg.solve(full, B), dtype=np.float64)
+    if not np.all(A[:, 0, 0] > 0):
+        raise np.linalg.LinAlgError("not positive definite")
+    L: FloatArray = np.zeros_like(A)
+    L[:, 0, 0] = np.sqrt(A[:, 0, 0])
+    C = np.empty_like(B)
+    C[:, 0] = B[:, 0] / L[:, 0, 0, None]
+    if p == 2:
+        L[:, 1, 0] = A[:, 1, 0] / L[:, 0, 0]
+        rest = A[:, 1, 1] - L[:, 1, 0] ** 2
+        if not np.all(rest > 0):
+            raise np.linalg.LinAlgError("not positive definite")
+        L[:, 1, 1] = np.sqrt(rest)
+        C[:, 1] = (B[:, 1] - L[:, 1, 0, None] * C[:, 0]) / L[:, 1, 1, None]
+    return L, C
+
+
+def _small_back_solve(L: FloatArray, rhs: FloatArray) -> FloatArray:
+    """x[l] with L[l]' x[l] = rhs[l] for lower (m, p, p) L and (m, p) rhs; closed forms for
+    p = 1 and 2."""
+    p = L.shape[1]
+    if p == 1:
+        return np.asarray(rhs / L[:, :, 0], dtype=np.float64)
+    if p > 2:
+        solved = np.linalg.solve(L.transpose(0, 2, 1), rhs[:, :, None])[:, :, 0]
+        return np.asarray(solved, dtype=np.float64)
+    x = np.empty_like(rhs)
+    x[:, 1] = rhs[:, 1] / L[:, 1, 1]
+    x[:, 0] = (rhs[:, 0] - L[:, 1, 0] * x[:, 1]) / L[:, 0, 0]
+    return x
+
+
+def _transposed_times(A: Block, v: FloatArray) -> FloatArray:
+    """A' v, without forming A' (scipy would build a new matrix object for it)."""
+    if isinstance(A, np.ndarray):
+        return np.asarray(v @ A)
+    A = A if A.format == "csr" else sp.csr_matrix(A)  # scipy may hand back another format
+    per_entry = np.repeat(v, np.diff(A.indptr)) * A.data
+    return np.bincount(A.indices, per_entry, minlength=A.shape[1]).astype(np.float64)
+
+
 def _row_gram_blocks(A: Block, p: int) -> FloatArray:
     """Diagonal p×p blocks of A A' (rows of A grouped in consecutive runs of p), (m, p, p)."""
     m = A.shape[0] // p
     if isinstance(A, np.ndarray):
         A3 = A.reshape(m, p, A.shape[1])
         return np.asarray(A3 @ A3.transpose(0, 2, 1))
-    A = sp.csr_matrix(A)
+    A = A if A.format == "csr" else sp.csr_matrix(A)
     if p == 1:  # row sums of squares
         rows = np.repeat(np.arange(m), np.diff(A.indptr))
         return np.bincount(rows, A.data * A.data, minlength=m).astype(np.float64).reshape(m, 1, 1)
@@ -623,19 +672,55 @@ def _csr_with_pattern(S: sp.csr_matrix, extra_keys: Sequence[IntArray]) -> sp.cs
     return sp.csr_matrix((data, (keys % n_cols).astype(np.int32), indptr), shape=S.shape)
 
 
-def _copy_block(template: Block, scale: float) -> tuple[Block, FloatArray]:
-    """A writable copy of scale * template and a flat view of its stored values."""
+def _copy_block(template: Block, scale: float, work: Block) -> tuple[Block, FloatArray]:
+    """scale * template written into ``work`` (a block of the same shape and pattern), and
+    a flat view of its stored values."""
     if isinstance(template, np.ndarray):
-        U = template * scale if scale != 1.0 else template.copy()
-        return U, U.reshape(-1)
-    data = template.data * scale if scale != 1.0 else template.data.copy()
-    C = sp.csr_matrix((data, template.indices.copy(), template.indptr.copy()), shape=template.shape)
-    return C, np.asarray(C.data)
+        assert isinstance(work, np.ndarray)
+        np.multiply(template, scale, out=work)
+        return work, work.reshape(-1)
+    assert not isinstance(work, np.ndarray)
+    np.multiply(template.data, scale, out=work.data)
+    return work, np.asarray(work.data)
 
 
 # ---------------------------------------------------------------------------------------------
 # Cross products (once, at construction)
 # ---------------------------------------------------------------------------------------------
+
+
+def _z_matrix(block: ReBlock) -> sp.csr_matrix:
+    """The n × (n_levels p) model matrix of one term (level-major columns)."""
+    n, p = block.lhs.shape
+    indices = (block.codes[:, None] * p + np.arange(p)).ravel()
+    indptr = np.arange(0, n * p + 1, p)
+    return sp.csr_matrix((block.lhs.ravel().copy(), indices, indptr), shape=(n, block.n_levels * p))
+
+
+def _lhs_products(lhs_j: FloatArray, lhs_i: FloatArray) -> FloatArray | None:
+    """lhs_j[r, a] lhs_i[r, b] for every row, flattened (r, a, b); None when all are 1
+    (random intercepts), so that the weights are the products."""
+    products = (lhs_j[:, :, None] * lhs_i[:, None, :]).ravel()
+    return None if lhs_j.shape[1] == lhs_i.shape[1] == 1 and np.all(products == 1.0) else products
+
+
+def _weighted(w: FloatArray, products: FloatArray | None) -> FloatArray:
+    """w_r lhs_j[r, a] lhs_i[r, b], flattened (r, a, b)."""
+    if products is None:
+        return w
+    k = products.size // w.size
+    return (products.reshape(w.size, k) * w[:, None]).ravel()
+
+
+def _diag_cross(block: ReBlock, w: FloatArray, products: FloatArray | None) -> FloatArray:
+    """The level blocks of Z_i'WZ_i, shape (n_levels, p, p); ``products`` from
+    `_lhs_products` of the block's lhs with itself."""
+    m, p = block.n_levels, block.lhs.shape[1]
+    values = _weighted(w, products).reshape(-1, p * p)
+    out = np.empty((m, p * p))
+    for ac in range(p * p):
+        out[:, ac] = np.bincount(block.codes, weights=values[:, ac], minlength=m)
+    return out.reshape(m, p, p)
 
 
 @dataclass(frozen=True)
@@ -644,8 +729,7 @@ class _Scatter:
     that share a row, zeros included, so that no weights can change it) and, for each
     (row, a, b), the position of w_r lhs_j[r, a] lhs_i[r, b] in its data."""
 
-    lhs_j: FloatArray
-    lhs_i: FloatArray
+    products: FloatArray | None
     position: IntArray
     pattern: sp.csr_matrix
 
@@ -662,12 +746,11 @@ class _Scatter:
             (np.zeros(keys.size), (keys % n_cols).astype(np.int32), indptr),
             shape=(bj.n_levels * pj, n_cols),
         )
-        return _Scatter(bj.lhs, bi.lhs, position.astype(np.int64), pattern)
+        return _Scatter(_lhs_products(bj.lhs, bi.lhs), position.astype(np.int64), pattern)
 
     def gram(self, w: FloatArray, out: sp.csr_matrix | None = None) -> sp.csr_matrix:
         """Z_j'WZ_i on the fixed pattern (into ``out``'s data when given)."""
-        values = (w[:, None, None] * self.lhs_j[:, :, None] * self.lhs_i[:, None, :]).ravel()
-        data = np.bincount(self.position, values, minlength=self.pattern.nnz)
+        data = np.bincount(self.position, _weighted(w, self.products), self.pattern.nnz)
         if out is not None:
             out.data[:] = data
             return out
@@ -706,8 +789,8 @@ def _validate(
     blocks: Sequence[ReBlock], X: FloatArray, y: FloatArray, w: FloatArray, offset: FloatArray
 ) -> None:
     n = y.shape[0]
-    if y.ndim != 1 or X.ndim != 2 or X.shape[0] != n or X.shape[1] < 1:
-        raise ValueError("X must be (n, p) with p >= 1 and y must be (n,)")
+    if y.ndim != 1 or X.ndim != 2 or X.shape[0] != n:
+        raise ValueError("X must be (n, p) and y must be (n,)")
     if w.shape != (n,) or offset.shape != (n,):
         raise ValueError("weights and offset must have shape (n,)")
     if not np.all(np.isfinite(w)) or np.any(w <= 0.0):
@@ -732,21 +815,8 @@ class _Factorisation:
     """Non-zero blocks L[j, i], j > i (j = K is the [X y] block row, (p + 1) × q_i)."""
 
 
-@dataclass(frozen=True)
-class _Rows:
-    """The rows a workspace was built from (kept for fitted values and reweighting)."""
-
-    blocks: tuple[ReBlock, ...]
-    X: FloatArray
-    offset: FloatArray
-
-
 class PlsWorkspace:
-    """Cross products of [Z X y] and the blocked Cholesky factorisation of the PLS problem.
-
-    Built from the rows (``PlsWorkspace(blocks, X, y, ...)``) or from cross-products
-    accumulated elsewhere (``PlsWorkspace.from_cross_products``); evaluations are the same.
-    """
+    """Cross products of [Z X y] and the blocked Cholesky factorisation of the PLS problem."""
 
     def __init__(
         self,
@@ -762,7 +832,7 @@ class PlsWorkspace:
         weights, with y replaced by y - offset.  ``reweightable`` keeps what `reweight`
         needs to refresh the fill-in maps in one pass (16 bytes per map entry); without it
         `reweight` rebuilds them."""
-        rows = tuple(
+        self._blocks = tuple(
             ReBlock(
                 np.asarray(b.codes, dtype=np.int64),
                 int(b.n_levels),
@@ -770,22 +840,42 @@ class PlsWorkspace:
             )
             for b in blocks
         )
-        X = np.asarray(X, dtype=np.float64)
+        self._X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         n = y.shape[0]
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
         off = np.zeros(n) if offset is None else np.asarray(offset, dtype=np.float64)
-        _validate(rows, X, y, w, off)
-        self._rows: _Rows | None = _Rows(rows, X, off)
-        self._n, self._p = int(n), int(X.shape[1])
-        self._sum_log_w = float(np.sum(np.log(w)))
-        self._levels, self._dims = [b.n_levels for b in rows], [b.lhs.shape[1] for b in rows]
-        pairs = {(j, i): level_pairs(rows[j], rows[i]) for j in range(len(rows)) for i in range(j)}
+        _validate(self._blocks, self._X, y, w, off)
+        self._n, self._p, self._offset = int(n), int(self._X.shape[1]), off
+        self._weights: FloatArray = w
+        self._log_w_sum: float | None = None
+        self._dims = [b.lhs.shape[1] for b in self._blocks]
+        self._has_rows = True
+        self._levels = [b.n_levels for b in self._blocks]
+        blocks = self._blocks
+        pairs = {
+            (j, i): level_pairs(blocks[j], blocks[i]) for j in range(len(blocks)) for i in range(j)
+        }
         self._struct = _analyse(self._levels, pairs)
         _check_dense_size(self._levels, self._dims, self._struct)
         self._zxy: FloatArray | None = None
+        self._XY: FloatArray | None = None  # [X y - offset], kept for reweighting
         self._reweightable = reweightable
-        self._build_templates(w, np.column_stack([X, y - off]))
+        self._build_templates(w, np.column_stack([self._X, y - off]))
+
+    # -- construction ---------------------------------------------------------------------------
+
+    def _build_templates(self, w: FloatArray, XY: FloatArray) -> None:
+        """Unscaled blocks of [Z X y]'W[Z X y] and the fill-in maps into them."""
+        st = self._struct
+        self._zt = [sp.csr_matrix(_z_matrix(b).T) for b in self._blocks]
+        self._diag_products = [_lhs_products(b.lhs, b.lhs) for b in self._blocks]
+        self._scatter = {key: _Scatter.of(self._blocks[key[0]], self._blocks[key[1]])
+                         for key in st.nonzero}  # fmt: skip
+        S = {key: sc.gram(w) for key, sc in self._scatter.items()}
+        self._plan_templates(S)
+        self._fill_weighted(w, XY)
+        self._bind_maps(S)
 
     @classmethod
     def from_cross_products(cls, cp: CrossProducts) -> PlsWorkspace:
@@ -794,34 +884,17 @@ class PlsWorkspace:
         if cp.p < 1 or cp.n < 1:
             raise ValueError("cross-products need at least one row and one column of X")
         ws = cls.__new__(cls)
-        ws._rows = None
-        ws._n, ws._p, ws._sum_log_w = int(cp.n), cp.p, float(cp.sum_log_w)
+        ws._has_rows = False
+        ws._blocks, ws._X, ws._offset = (), np.zeros((0, cp.p)), np.zeros(0)
+        ws._n, ws._p = int(cp.n), cp.p
+        ws._weights, ws._log_w_sum = np.zeros(0), float(cp.sum_log_w)
         ws._levels, ws._dims = cp.n_levels, cp.dims
         ws._struct = _analyse(ws._levels, cp.pairs)
         _check_dense_size(ws._levels, ws._dims, ws._struct)
-        ws._zxy = None
+        ws._zxy, ws._XY = None, None
         ws._reweightable = False
         ws._build_from_cross_products(cp)
         return ws
-
-    @property
-    def _blocks(self) -> tuple[ReBlock, ...]:
-        """The random terms on the rows (a workspace built from rows only)."""
-        assert self._rows is not None, "a workspace built from cross-products has no rows"
-        return self._rows.blocks
-
-    # -- construction ---------------------------------------------------------------------------
-
-    def _build_templates(self, w: FloatArray, XY: FloatArray) -> None:
-        """Unscaled blocks of [Z X y]'W[Z X y] and the fill-in maps into them."""
-        st = self._struct
-        self._zt = [sp.csr_matrix(z_matrix(b).T) for b in self._blocks]
-        self._scatter = {key: _Scatter.of(self._blocks[key[0]], self._blocks[key[1]])
-                         for key in st.nonzero}  # fmt: skip
-        S = {key: sc.gram(w) for key, sc in self._scatter.items()}
-        self._plan_templates(S)
-        self._fill_weighted(w, XY)
-        self._bind_maps(S)
 
     def _build_from_cross_products(self, cp: CrossProducts) -> None:
         """The same templates and maps from accumulated cross-products: each off-diagonal
@@ -879,6 +952,7 @@ class PlsWorkspace:
             else:
                 tmpl[(j, i)] = S[(j, i)]  # the same object: refreshed together
         self._tmpl, self._S, self._prods = tmpl, S, prods
+        self._scratch: dict[tuple[int, int], Block] = {}
 
     def _bind_maps(self, S: dict[tuple[int, int], sp.csr_matrix]) -> None:
         tmpl, prods = self._tmpl, self._prods
@@ -907,7 +981,7 @@ class PlsWorkspace:
             pp.refresh(S[(j, k)], S[(i, k)])
         WXY = w[:, None] * XY
         for i, blk in enumerate(self._blocks):
-            D = diag_cross(blk, w)
+            D = _diag_cross(blk, w, self._diag_products[i])
             tmpl[(i, i)] = _dense_from_blocks(D) if st.dense_diag[i] else D
             zxy = np.ascontiguousarray(np.asarray(self._zt[i] @ WXY).T)  # (Z_i'W[X y])
             if (K, i) in tmpl:  # in place: the fill-in plan holds this array
@@ -964,7 +1038,11 @@ class PlsWorkspace:
         """Block (j, i) of the matrix to factor, minus the fill-in from columns k < i."""
         K = len(self._dims)
         s = _scalar_factor(T[j], T[i])
-        U, buffer = _copy_block(self._tmpl[(j, i)], 1.0 if s is None else s)
+        template = self._tmpl[(j, i)]
+        work = self._scratch.get((j, i))  # one scratch block per block: no allocations
+        if work is None or work.shape != template.shape:
+            work = self._scratch[(j, i)] = template.copy()
+        U, buffer = _copy_block(template, 1.0 if s is None else s, work)
         for k, gmap in self._map_in[(j, i)]:
             gmap.apply(buffer, q_flat[k], 1.0 if s is None else s)
         for k, Sik in self._xy_in[(j, i)]:
@@ -1020,6 +1098,12 @@ class PlsWorkspace:
         pwrss = float(Lf[p, p]) ** 2
         return self._value(ldL2, Lf, reml), ldL2, ldRX2, pwrss
 
+    def _sum_log_w(self) -> float:
+        """Σ log w of the current weights (computed when first needed)."""
+        if self._log_w_sum is None:
+            self._log_w_sum = float(np.sum(np.log(self._weights)))
+        return float(self._log_w_sum)
+
     def _value(self, ldL2: float, Lf: FloatArray, reml: bool) -> float:
         """The criterion from log|L|² and the factor of the [X y] block."""
         p, n = self._p, self._n
@@ -1027,9 +1111,11 @@ class PlsWorkspace:
         pwrss = float(Lf[p, p]) ** 2
         if reml:
             dof = n - p
-            value = ldL2 - self._sum_log_w + ldRX2 + dof * (1.0 + np.log(2.0 * np.pi * pwrss / dof))
+            value = (
+                ldL2 - self._sum_log_w() + ldRX2 + dof * (1.0 + np.log(2.0 * np.pi * pwrss / dof))
+            )
         else:
-            value = ldL2 - self._sum_log_w + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+            value = ldL2 - self._sum_log_w() + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
         return float(value)
 
     # -- reweighting (PIRLS) ---------------------------------------------------------------------
@@ -1040,12 +1126,15 @@ class PlsWorkspace:
         working weights and working response of a generalized model."""
         w = np.asarray(weights, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
-        rows = self._rows
-        if rows is None:
+        if not self._has_rows:
             raise ValueError("a workspace built from cross-products has no rows to reweight")
-        _validate(rows.blocks, rows.X, y, w, rows.offset)
-        self._sum_log_w = float(np.sum(np.log(w)))
-        XY = np.column_stack([rows.X, y - rows.offset])
+        if w.shape != (self._n,) or y.shape != (self._n,):
+            raise ValueError(f"weights and y must have shape ({self._n},)")
+        self._weights, self._log_w_sum = w, None
+        if self._XY is None:
+            self._XY = np.column_stack([self._X, y])
+        XY = self._XY
+        np.subtract(y, self._offset, out=XY[:, -1])
         if self._reweightable or not self._prods:
             self._fill_weighted(w, XY)
         else:
@@ -1057,6 +1146,13 @@ class PlsWorkspace:
         """(β, u, log|L|², R_X) at Λθ: the joint PLS solution, or with ``beta`` given the
         modes u conditional on it.  Raises LinAlgError where the system is not positive
         definite."""
+        if len(self._dims) == 1:
+            return self._one_term_modes(self._templates_T(lambdas)[0], beta)
+        return self._general_modes(lambdas, beta)
+
+    def _general_modes(
+        self, lambdas: Sequence[FloatArray], beta: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray, float, FloatArray]:
         try:
             f = self._factorise(lambdas)
         except _NotPositiveDefiniteError as err:
@@ -1066,6 +1162,22 @@ class PlsWorkspace:
         parts = self._modes(f, b)
         u = np.concatenate(parts) if parts else np.zeros(0)
         return b, u, head.ldL2, head.RX
+
+    def _one_term_modes(
+        self, T: FloatArray | None, beta: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray, float, FloatArray]:
+        """`modes` of a one-term model in batched numpy calls (as `_one_term_objective`)."""
+        assert T is not None
+        L, C, Lf = self._one_term_factor(T)
+        p = self._p
+        RX = np.ascontiguousarray(Lf[:p, :p].T)
+        if beta is not None:
+            b = np.asarray(beta, dtype=np.float64)
+        else:
+            b = np.asarray(np.linalg.solve(RX, Lf[p, :p]), dtype=np.float64) if p else np.zeros(0)
+        u = _small_back_solve(L, C[:, :, p] - C[:, :, :p] @ b)  # L_l' u_l = rhs_l
+        ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        return b, np.ascontiguousarray(u).ravel(), ldL2, RX
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -1106,20 +1218,25 @@ class PlsWorkspace:
         """The objective of a one-term model in a handful of batched numpy calls: the
         commonest model, where the blocked machinery's bookkeeping would dominate."""
         assert T is not None
+        try:
+            L, _, Lf = self._one_term_factor(T)
+        except np.linalg.LinAlgError:
+            return np.inf
+        ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        return self._value(ldL2, Lf, reml)
+
+    def _one_term_factor(self, T: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The level factors L_l, C_l = L_l⁻¹T'Z_l'W[X y] and the [X y] block's factor of a
+        one-term model; raises LinAlgError where not positive definite."""
         D = self._tmpl[(0, 0)]  # (levels, p, p) block diagonal of Z'WZ
         assert isinstance(D, np.ndarray) and D.ndim == 3
         m, p = D.shape[0], D.shape[1]
         if self._zxy is None:  # Z_j'W[X y] per level, (levels, p, p + 1)
             xy = _to_dense(self._tmpl[(1, 0)])
             self._zxy = np.ascontiguousarray(xy.reshape(-1, m, p).transpose(1, 2, 0))
-        try:
-            L = np.linalg.cholesky(T.T @ D @ T + np.eye(p))
-            C = np.linalg.solve(L, T.T @ self._zxy)
-            Lf = np.linalg.cholesky(self._tmpl[(1, 1)] - np.einsum("lpa,lpb->ab", C, C))
-        except np.linalg.LinAlgError:
-            return np.inf
-        ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
-        return self._value(ldL2, Lf, reml)
+        L, C = _small_cholesky_solve(T.T @ D @ T + np.eye(p), T.T @ self._zxy)
+        Lf = np.linalg.cholesky(self._tmpl[(1, 1)] - np.einsum("lpa,lpb->ab", C, C))
+        return L, C, np.asarray(Lf, dtype=np.float64)
 
     def decompose(self, lambdas: Sequence[FloatArray], reml: bool) -> PlsCriterion | None:
         """The criterion, its log-determinants, pwrss, R_X and β̂ at Λθ, from the blocked
@@ -1137,8 +1254,11 @@ class PlsWorkspace:
         beta = np.linalg.solve(RX, Lf[p, :p]) if p else np.zeros(0)  # tiny: numpy is fastest
         return PlsCriterion(objective, ldL2, ldRX2, pwrss, np.asarray(beta), RX)
 
-    def solve(self, lambdas: Sequence[FloatArray], reml: bool) -> PlsSolution:
-        """β, conditional modes, σ, R_X and conditional variances at Λθ (e.g. the optimum)."""
+    def solve(
+        self, lambdas: Sequence[FloatArray], reml: bool, *, condvar: bool = True
+    ) -> PlsSolution:
+        """β, conditional modes, σ, R_X and (with ``condvar``) the conditional variances at
+        Λθ (e.g. the optimum)."""
         try:
             f = self._factorise(lambdas)
         except _NotPositiveDefiniteError as err:
@@ -1154,7 +1274,7 @@ class PlsWorkspace:
             b_parts.append((uk.reshape(-1, p_k) @ Tk.T).ravel())
         sigma = float(np.sqrt(pwrss / (self._n - p if reml else self._n)))
         fitted = self._fitted(beta, b_parts)
-        condvar = [sigma**2 * cv for cv in self._relative_condvar(f, T)]
+        variances = [sigma**2 * cv for cv in self._relative_condvar(f, T)] if condvar else None
         empty = np.zeros(0)
         return PlsSolution(
             beta=beta,
@@ -1166,7 +1286,7 @@ class PlsWorkspace:
             sigma=sigma,
             RX=RX,
             objective=objective,
-            condvar=condvar,
+            condvar=variances,
             fitted=fitted,
         )
 
@@ -1179,11 +1299,10 @@ class PlsWorkspace:
 
     def _fitted(self, beta: FloatArray, b_parts: Sequence[FloatArray]) -> FloatArray:
         """Xβ + Zb + offset on the rows (empty without rows)."""
-        rows = self._rows
-        if rows is None:
+        if not self._has_rows:
             return np.zeros(0)
-        fitted = rows.X @ beta + rows.offset
-        for blk, bk in zip(rows.blocks, b_parts, strict=True):
+        fitted = self._X @ beta + self._offset
+        for blk, bk in zip(self._blocks, b_parts, strict=True):
             fitted += np.einsum("na,na->n", blk.lhs, bk.reshape(blk.n_levels, -1)[blk.codes])
         return fitted
 
@@ -1204,7 +1323,7 @@ class PlsWorkspace:
             rhs = LK[p, :] - LK[:p, :].T @ beta
             for j in range(k + 1, K):
                 if (j, k) in f.off:
-                    rhs = rhs - np.asarray(f.off[(j, k)].T @ u[j]).ravel()
+                    rhs = rhs - _transposed_times(f.off[(j, k)], u[j])
             u[k] = f.diag[k].solve_t(rhs)
         return u
 

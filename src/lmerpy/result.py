@@ -266,9 +266,13 @@ class LmerResult(MixedModelResult):
     def _modes(self) -> NDArray[np.float64]:
         return self.solution.b
 
-    @property
+    @cached_property
     def _condvar(self) -> list[NDArray[np.float64]]:
-        return self.solution.condvar
+        """Computed on first use: for crossed factors they can cost more than the fit."""
+        if self.solution.condvar is not None:
+            return self.solution.condvar
+        lambdas = self.devfun.lambdas(self.record.final)
+        return [self.sigma**2 * cv for cv in self.devfun.workspace.conditional_variances(lambdas)]
 
     @property
     def _covariance_scale(self) -> float:
@@ -370,7 +374,7 @@ def make_result(devfun: DevianceFunction, record: OptimizerRecord) -> LmerResult
     """Assemble the fitted model at the optimizer's θ (lme4: ``mkMerMod``).
 
     Warns, and keeps the message, for a singular fit and for non-convergence."""
-    solution = devfun.solve(record.final)
+    solution = devfun.solve(record.final, condvar=False)
     messages = list(devfun.design.messages) + list(record.messages)
     result = LmerResult(devfun.design, devfun, record, solution, devfun.reml, ())
     if result.is_singular:

@@ -15,26 +15,37 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import wraps
+from functools import cache, wraps
 from typing import ParamSpec, TypeVar
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["one_blas_thread", "single_blas_thread"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+_depth = [0]  # blocks entered and not left: an inner block leaves the limit as it is
+
+
+@cache
+def _controller() -> ThreadpoolController:
+    """The loaded BLAS and OpenMP libraries, found once (finding them takes ~3 ms)."""
+    return ThreadpoolController()
 
 
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Limit BLAS and OpenMP pools to one thread (``LMERPY_BLAS_THREADS``) inside the block."""
     threads = int(os.environ.get("LMERPY_BLAS_THREADS", "1"))
-    if threads <= 0:
+    if threads <= 0 or _depth[0]:
         yield
         return
-    with threadpool_limits(limits=threads):
-        yield
+    _depth[0] += 1
+    try:
+        with _controller().limit(limits=threads):
+            yield
+    finally:
+        _depth[0] -= 1
 
 
 def single_blas_thread(function: Callable[P, R]) -> Callable[P, R]:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from .glmer_result import GlmerResult
     from .result import LmerResult
+
+    Fit: TypeAlias = LmerResult | GlmerResult
 
 __all__ = ["tidy"]
 
 
-def tidy(fit: LmerResult, effects: str = "fixed", ddf: str = "satterthwaite") -> pd.DataFrame:
+def tidy(fit: Fit, effects: str = "fixed", ddf: str = "satterthwaite") -> pd.DataFrame:
     """One row per estimate (R: ``broom.mixed::tidy(m, effects = ...)``).
 
-    ``effects`` is ``"fixed"`` (estimate, std.error, statistic, df, p.value),
+    ``effects`` is ``"fixed"`` (estimate, std.error, statistic, df, p.value; a generalized
+    model's z statistics have no df),
     ``"ran_pars"`` (standard deviations and correlations, named ``sd__(Intercept)``,
     ``cor__(Intercept).Days``, ``sd__Observation``) or ``"ran_vals"`` (conditional modes
     with their conditional standard deviations).
@@ -27,22 +31,24 @@ def tidy(fit: LmerResult, effects: str = "fixed", ddf: str = "satterthwaite") ->
     return makers[effects](fit, ddf)
 
 
-def _fixed(fit: LmerResult, ddf: str) -> pd.DataFrame:
-    table = fit.coef_table(ddf)
-    return pd.DataFrame(
-        {
-            "effect": "fixed",
-            "term": table.index,
-            "estimate": table["Estimate"].to_numpy(),
-            "std.error": table["Std. Error"].to_numpy(),
-            "statistic": table["t value"].to_numpy(),
-            "df": table["df"].to_numpy(),
-            "p.value": table["Pr(>|t|)"].to_numpy(),
-        }
-    )
+def _fixed(fit: Fit, ddf: str) -> pd.DataFrame:
+    from .result import LmerResult
+
+    table = fit.coef_table(ddf) if isinstance(fit, LmerResult) else fit.coef_table()
+    stat = "t" if "t value" in table.columns else "z"
+    columns = {
+        "effect": "fixed",
+        "term": table.index,
+        "estimate": table["Estimate"].to_numpy(),
+        "std.error": table["Std. Error"].to_numpy(),
+        "statistic": table[f"{stat} value"].to_numpy(),
+        "df": table["df"].to_numpy() if "df" in table.columns else None,
+        "p.value": table[f"Pr(>|{stat}|)"].to_numpy(),
+    }
+    return pd.DataFrame({k: v for k, v in columns.items() if v is not None})
 
 
-def _ran_pars(fit: LmerResult, ddf: str) -> pd.DataFrame:
+def _ran_pars(fit: Fit, ddf: str) -> pd.DataFrame:
     rows = []
     vc = fit.varcorr
     for group, var1, var2, sdcor in zip(
@@ -59,7 +65,7 @@ def _ran_pars(fit: LmerResult, ddf: str) -> pd.DataFrame:
     return frame
 
 
-def _ran_vals(fit: LmerResult, ddf: str) -> pd.DataFrame:
+def _ran_vals(fit: Fit, ddf: str) -> pd.DataFrame:
     parts = []
     for group, modes in fit.ranef.items():
         condsd = np.sqrt(np.diagonal(fit.ranef_condvar[group], axis1=1, axis2=2))

@@ -244,6 +244,8 @@ def complete_cases(
         messages.append(msg)
         frame = frame.loc[~missing]
         prior = None if prior is None else prior[~missing]
+    if len(data) == 0:
+        raise DataError("the data have no rows")
     if len(frame) == 0:
         raise DataError("no rows left after dropping rows with missing values")
     if prior is not None and (not np.all(np.isfinite(prior)) or np.any(prior <= 0)):

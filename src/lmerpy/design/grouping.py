@@ -37,12 +37,45 @@ def grouping_factor(variables: tuple[str, ...], data: pd.DataFrame) -> GroupingF
     labelled ``"a-level:b-level"``, as R's ``a:b`` labels them.
     """
     parts = [level_labels(data[v]) for v in variables]
+    sizes = [len(p.categories) for p in parts]
+    name = ":".join(variables)
+    if float(np.prod(sizes, dtype=np.float64)) >= 2.0**62:  # the combined key would overflow
+        return _by_rows(name, parts)
+    key = np.zeros(len(data), dtype=np.int64)
+    for part, size in zip(parts, sizes, strict=True):
+        key = key * size + np.asarray(part.codes, dtype=np.int64)
+    observed, inverse = _distinct(key)
+    labels = []
+    for value in observed.tolist():
+        codes = []
+        for size in reversed(sizes):
+            value, code = divmod(value, size)
+            codes.append(code)
+        labels.append(
+            ":".join(str(p.categories[c]) for p, c in zip(parts, codes[::-1], strict=True))
+        )
+    return GroupingFactor(name, inverse, pd.Index(labels, name=name))
+
+
+def _distinct(key: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Sorted distinct values of ``key`` (non-negative) and each row's index among them: a
+    table lookup when the keys are small, a sort otherwise."""
+    top = int(key.max()) + 1 if key.size else 0
+    if top <= 4 * key.size + 1024:
+        present = np.bincount(key, minlength=top) > 0
+        observed = np.flatnonzero(present).astype(np.int64)
+        position = np.cumsum(present) - 1
+        return observed, position[key].astype(np.int64)
+    observed, inverse = np.unique(key, return_inverse=True)
+    return observed.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+
+
+def _by_rows(name: str, parts: list[pd.Categorical[str]]) -> GroupingFactor:
     codes = np.stack([np.asarray(p.codes, dtype=np.int64) for p in parts], axis=1)
     observed, inverse = np.unique(codes, axis=0, return_inverse=True)
     labels = [
         ":".join(str(p.categories[c]) for p, c in zip(parts, row, strict=True)) for row in observed
     ]
-    name = ":".join(variables)
     return GroupingFactor(name, inverse.reshape(-1).astype(np.int64), pd.Index(labels, name=name))
 
 
@@ -50,12 +83,15 @@ def level_labels(column: pd.Series) -> pd.Categorical[str]:
     """A column as an R factor: its own categories, or its sorted values as text."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         categories = [str(c) for c in column.cat.categories]
-        return pd.Categorical(column.astype(object).map(str), categories=categories)
-    values = column.to_numpy()
-    uniques = np.unique(values)
-    text = [_label(u) for u in uniques]
-    mapping = dict(zip(uniques.tolist(), text, strict=True))
-    return pd.Categorical([mapping[v] for v in values.tolist()], categories=text)
+        return _categorical(np.asarray(column.cat.codes), categories)
+    uniques, inverse = np.unique(column.to_numpy(), return_inverse=True)
+    text = [_label(u) for u in uniques.tolist()]
+    return _categorical(inverse.reshape(-1), text)
+
+
+def _categorical(codes: NDArray[np.integer], categories: list[str]) -> pd.Categorical[str]:
+    dtype: pd.CategoricalDtype[str] = pd.CategoricalDtype(categories)
+    return pd.Categorical.from_codes(codes.astype(np.int64), dtype=dtype)
 
 
 def _label(value: object) -> str:

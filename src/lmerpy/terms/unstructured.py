@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,7 +36,10 @@ class Unstructured:
 
     def lambda_block(self, theta: NDArray[np.float64], n_cols: int) -> NDArray[np.float64]:
         block = np.zeros((n_cols, n_cols))
-        cols, rows = np.triu_indices(n_cols)  # column-major lower triangle
+        if n_cols == 1:
+            block[0, 0] = theta[0]
+            return block
+        cols, rows = _triangle(n_cols)  # column-major lower triangle
         block[rows, cols] = theta
         return block
 
@@ -50,6 +54,12 @@ class Unstructured:
     def _diagonal(n_cols: int) -> NDArray[np.bool_]:
         cols, rows = np.triu_indices(n_cols)
         return np.asarray(rows == cols)
+
+
+@cache
+def _triangle(n_cols: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    cols, rows = np.triu_indices(n_cols)
+    return cols, rows
 
 
 register_term_type("us", Unstructured)

@@ -1,0 +1,72 @@
+"""Families and links against R's: each number from tests/reference/glmer/references.json,
+``families`` (made by make_references.R: ``binomial(link)$linkinv(eta)``, ``$mu.eta``,
+``$variance``, ``$dev.resids(y, mu, w)``, ``$aic(y, n = 1, mu, w, dev)``; ``poisson()``
+likewise). ``aic`` is R's -2 log-likelihood with every constant (R's family$aic adds no
+2 × parameters)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lmerpy.errors import FamilyError
+from lmerpy.family import EPS, binomial, get_family, poisson
+
+REFS: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "reference" / "glmer" / "references.json").read_text()
+)["families"]
+Y01 = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+CASES = {
+    "logit": (binomial("logit"), Y01, np.ones(5)),
+    "probit": (binomial("probit"), Y01, np.ones(5)),
+    "cloglog": (binomial("cloglog"), Y01, np.ones(5)),
+    "proportion": (binomial(), np.array([0.25, 0.5, 1, 0, 0.75]), np.array([4.0, 2, 3, 5, 4])),
+    "poisson": (poisson(), np.array([0.0, 2, 1, 5, 11]), np.array([1, 1, 2, 1, 0.5])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_family_functions_match_r(name: str) -> None:
+    family, y, w = CASES[name]
+    ref = REFS[name]
+    eta = np.array(ref["eta"], dtype=np.float64)
+    mu = family.link.linkinv(eta)
+    np.testing.assert_allclose(mu, ref["mu"], rtol=1e-13)
+    np.testing.assert_allclose(family.link.mu_eta(eta), ref["mu_eta"], rtol=1e-12)
+    np.testing.assert_allclose(family.link.linkfun(mu), eta, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(family.variance(mu), ref["variance"], rtol=1e-13)
+    np.testing.assert_allclose(family.dev_resid(y, mu, w), ref["dev_resids"], rtol=1e-12,
+                               atol=1e-14)  # fmt: skip
+    np.testing.assert_allclose(family.aic(y, mu, w, np.ones(5)), ref["aic"], rtol=1e-12)
+
+
+def test_inverse_links_stay_inside_the_unit_interval() -> None:
+    """lme4's guards (src/glmFamily.cpp): μ in [ε, 1 - ε], dμ/dη at least ε."""
+    eta = np.array([-800.0, -40.0, 40.0, 800.0])
+    for link in ("logit", "probit", "cloglog"):
+        family = binomial(link)
+        mu = family.link.linkinv(eta)
+        assert np.all(mu >= EPS) and np.all(mu <= 1 - EPS), link
+        assert np.all(family.link.mu_eta(eta) >= EPS), link
+        assert np.all(np.isfinite(family.kernel(np.array([0.0, 1, 0, 1]), mu))), link
+    assert np.all(poisson().link.linkinv(np.array([-800.0, 700.0])) > 0)
+
+
+def test_families_by_name_and_their_errors() -> None:
+    assert str(get_family("binomial")) == "binomial  ( logit )"
+    assert str(get_family("poisson")) == "poisson  ( log )"
+    with pytest.raises(FamilyError, match="no link 'log'"):
+        binomial("log")
+    with pytest.raises(FamilyError, match="unsupported family 'gaussian'"):
+        get_family("gaussian")
+
+
+def test_counts_beyond_double_precision_are_refused() -> None:
+    from lmerpy.errors import DataError
+
+    with pytest.raises(DataError, match=r"counts as large as 1\.34e"):
+        poisson().check_response(np.array([0.0, 3.0, 1.34e154]), "the response y")
