@@ -160,7 +160,7 @@ class CrossProducts:
         return CrossProducts(
             n=n,
             sum_log_w=float(np.sum(np.log(w))) if weights is not None else 0.0,
-            diag=tuple(diag_cross(b, w) for b in blocks),
+            diag=tuple(diag_cross(b, w, lhs_products(b.lhs, b.lhs)) for b in blocks),
             off=off,
             pairs=pairs,
             zxy=tuple(np.ascontiguousarray(np.asarray(wz.T @ XY).T) for wz in WZ),
@@ -312,15 +312,29 @@ def z_matrix(block: ReBlock) -> sp.csr_matrix:
     return sp.csr_matrix((block.lhs.ravel().copy(), indices, indptr), shape=(n, block.n_levels * p))
 
 
-def diag_cross(block: ReBlock, w: FloatArray) -> FloatArray:
-    """The level blocks of Z_i'WZ_i, shape (n_levels, p, p)."""
+def lhs_products(lhs_j: FloatArray, lhs_i: FloatArray) -> FloatArray | None:
+    """lhs_j[r, a] lhs_i[r, b] for every row, flattened (r, a, b); None when all are 1
+    (random intercepts), so that the weights are the products."""
+    products = (lhs_j[:, :, None] * lhs_i[:, None, :]).ravel()
+    return None if lhs_j.shape[1] == lhs_i.shape[1] == 1 and np.all(products == 1.0) else products
+
+
+def weighted(w: FloatArray, products: FloatArray | None) -> FloatArray:
+    """w_r lhs_j[r, a] lhs_i[r, b], flattened (r, a, b)."""
+    if products is None or w.size == 0:
+        return w if products is None else products
+    return (products.reshape(w.size, -1) * w[:, None]).ravel()
+
+
+def diag_cross(block: ReBlock, w: FloatArray, products: FloatArray | None) -> FloatArray:
+    """The level blocks of Z_i'WZ_i, shape (n_levels, p, p); ``products`` is the block's
+    `lhs_products` with itself (a caller that reweights keeps them)."""
     m, p = block.n_levels, block.lhs.shape[1]
-    out = np.empty((m, p, p))
-    for a in range(p):
-        for c in range(p):
-            weights = w * block.lhs[:, a] * block.lhs[:, c]
-            out[:, a, c] = np.bincount(block.codes, weights=weights, minlength=m)
-    return out
+    values = weighted(w, products).reshape(-1, p * p)
+    out = np.empty((m, p * p))
+    for ac in range(p * p):
+        out[:, ac] = np.bincount(block.codes, weights=values[:, ac], minlength=m)
+    return out.reshape(m, p, p)
 
 
 def level_pairs(bj: ReBlock, bi: ReBlock) -> sp.csr_matrix:

@@ -37,7 +37,15 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from .crossprod import CrossProducts, ReBlock, level_pairs
+from .crossprod import (
+    CrossProducts,
+    ReBlock,
+    diag_cross,
+    level_pairs,
+    lhs_products,
+    weighted,
+    z_matrix,
+)
 from .errors import ModelTooLargeError
 
 FloatArray = NDArray[np.float64]
@@ -689,40 +697,6 @@ def _copy_block(template: Block, scale: float, work: Block) -> tuple[Block, Floa
 # ---------------------------------------------------------------------------------------------
 
 
-def _z_matrix(block: ReBlock) -> sp.csr_matrix:
-    """The n × (n_levels p) model matrix of one term (level-major columns)."""
-    n, p = block.lhs.shape
-    indices = (block.codes[:, None] * p + np.arange(p)).ravel()
-    indptr = np.arange(0, n * p + 1, p)
-    return sp.csr_matrix((block.lhs.ravel().copy(), indices, indptr), shape=(n, block.n_levels * p))
-
-
-def _lhs_products(lhs_j: FloatArray, lhs_i: FloatArray) -> FloatArray | None:
-    """lhs_j[r, a] lhs_i[r, b] for every row, flattened (r, a, b); None when all are 1
-    (random intercepts), so that the weights are the products."""
-    products = (lhs_j[:, :, None] * lhs_i[:, None, :]).ravel()
-    return None if lhs_j.shape[1] == lhs_i.shape[1] == 1 and np.all(products == 1.0) else products
-
-
-def _weighted(w: FloatArray, products: FloatArray | None) -> FloatArray:
-    """w_r lhs_j[r, a] lhs_i[r, b], flattened (r, a, b)."""
-    if products is None:
-        return w
-    k = products.size // w.size
-    return (products.reshape(w.size, k) * w[:, None]).ravel()
-
-
-def _diag_cross(block: ReBlock, w: FloatArray, products: FloatArray | None) -> FloatArray:
-    """The level blocks of Z_i'WZ_i, shape (n_levels, p, p); ``products`` from
-    `_lhs_products` of the block's lhs with itself."""
-    m, p = block.n_levels, block.lhs.shape[1]
-    values = _weighted(w, products).reshape(-1, p * p)
-    out = np.empty((m, p * p))
-    for ac in range(p * p):
-        out[:, ac] = np.bincount(block.codes, weights=values[:, ac], minlength=m)
-    return out.reshape(m, p, p)
-
-
 @dataclass(frozen=True)
 class _Scatter:
     """Where each row's products land in Z_j'WZ_i: a fixed CSR pattern (every pair of levels
@@ -746,11 +720,11 @@ class _Scatter:
             (np.zeros(keys.size), (keys % n_cols).astype(np.int32), indptr),
             shape=(bj.n_levels * pj, n_cols),
         )
-        return _Scatter(_lhs_products(bj.lhs, bi.lhs), position.astype(np.int64), pattern)
+        return _Scatter(lhs_products(bj.lhs, bi.lhs), position.astype(np.int64), pattern)
 
     def gram(self, w: FloatArray, out: sp.csr_matrix | None = None) -> sp.csr_matrix:
         """Z_j'WZ_i on the fixed pattern (into ``out``'s data when given)."""
-        data = np.bincount(self.position, _weighted(w, self.products), self.pattern.nnz)
+        data = np.bincount(self.position, weighted(w, self.products), self.pattern.nnz)
         if out is not None:
             out.data[:] = data
             return out
@@ -868,8 +842,8 @@ class PlsWorkspace:
     def _build_templates(self, w: FloatArray, XY: FloatArray) -> None:
         """Unscaled blocks of [Z X y]'W[Z X y] and the fill-in maps into them."""
         st = self._struct
-        self._zt = [sp.csr_matrix(_z_matrix(b).T) for b in self._blocks]
-        self._diag_products = [_lhs_products(b.lhs, b.lhs) for b in self._blocks]
+        self._zt = [sp.csr_matrix(z_matrix(b).T) for b in self._blocks]
+        self._diag_products = [lhs_products(b.lhs, b.lhs) for b in self._blocks]
         self._scatter = {key: _Scatter.of(self._blocks[key[0]], self._blocks[key[1]])
                          for key in st.nonzero}  # fmt: skip
         S = {key: sc.gram(w) for key, sc in self._scatter.items()}
@@ -981,7 +955,7 @@ class PlsWorkspace:
             pp.refresh(S[(j, k)], S[(i, k)])
         WXY = w[:, None] * XY
         for i, blk in enumerate(self._blocks):
-            D = _diag_cross(blk, w, self._diag_products[i])
+            D = diag_cross(blk, w, self._diag_products[i])
             tmpl[(i, i)] = _dense_from_blocks(D) if st.dense_diag[i] else D
             zxy = np.ascontiguousarray(np.asarray(self._zt[i] @ WXY).T)  # (Z_i'W[X y])
             if (K, i) in tmpl:  # in place: the fill-in plan holds this array
