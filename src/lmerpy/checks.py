@@ -21,7 +21,7 @@ from .errors import DataError, LmerpyWarning
 if TYPE_CHECKING:
     from .design import RandomEffectsTerm
 
-__all__ = ["Checks", "DataWarning", "run_checks"]
+__all__ = ["Checks", "DataWarning", "apply_severities", "run_checks"]
 
 Severity = Literal["error", "warning", "ignore"]
 SCALE_RATIO = 1e3  # lme4's checkScaleX threshold on the ratio of column standard deviations
@@ -84,13 +84,19 @@ def run_checks(
         (checks.perfect_fit, None if generalized else check_perfect_fit(y, X)),
         (checks.scale_x, check_scale_x(X, x_columns)),
     ]
+    return apply_severities(found, stacklevel=5)
+
+
+def apply_severities(found: Sequence[tuple[Severity, str | None]], stacklevel: int) -> list[str]:
+    """Raise, warn (keeping the message) or ignore each check's finding by its severity;
+    ``stacklevel`` is warnings.warn's, counted from this function."""
     messages = []
     for severity, message in found:
         if message is None or severity == "ignore":
             continue
         if severity == "error":
             raise DataError(message)
-        warnings.warn(message, DataWarning, stacklevel=4)
+        warnings.warn(message, DataWarning, stacklevel=stacklevel)
         messages.append(message)
     return messages
 

@@ -8,7 +8,6 @@ that of R in X = QR, up to rounding).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,7 +16,7 @@ from numpy.typing import NDArray
 from ..checks import (
     SCALE_RATIO,
     Checks,
-    DataWarning,
+    apply_severities,
     check_nlev_gt_1,
     check_nlev_gteq_5,
     check_nobs_vs_nlev,
@@ -25,7 +24,6 @@ from ..checks import (
 )
 from ..crossprod import Moments
 from ..design import RANK_TOLERANCE, RandomEffectsTerm
-from ..errors import DataError
 
 __all__ = ["independent_columns", "run_checks"]
 
@@ -71,15 +69,7 @@ def run_checks(
         (checks.perfect_fit, _perfect_fit(m)),
         (checks.scale_x, _scale_x(m, n, x_columns)),
     ]
-    messages = []
-    for severity, message in found:
-        if message is None or severity == "ignore":
-            continue
-        if severity == "error":
-            raise DataError(message)
-        warnings.warn(message, DataWarning, stacklevel=5)
-        messages.append(message)
-    return messages
+    return apply_severities(found, stacklevel=6)
 
 
 def _response_constant(m: Moments) -> str | None:
