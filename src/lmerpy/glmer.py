@@ -30,7 +30,6 @@ from .errors import (
     DataError,
     FormulaSemanticError,
     PirlsError,
-    SingularFitWarning,
 )
 from .family import Family, get_family
 from .formula import ModelSpec
@@ -38,6 +37,7 @@ from .formula.ast import Call, Name
 from .glmer_result import GlmerResult
 from .optimize import OptimizerRecord, optimize_deviance
 from .pirls import MAX_NAGQ, GlmmDeviance, PirlsFit
+from .result import fit_warnings
 from .threads import one_blas_thread
 
 __all__ = ["derivatives", "fit_glmm", "glformula", "glmer"]
@@ -232,18 +232,8 @@ def _result(
         messages.append(unconverged)
     RX = fit.RX if nagq == 0 else devfun.fixed_effects_factor(fit, record.final[:k])
     vcov, method = _vcov(RX, H, k, messages)
-    result = GlmerResult(devfun.design, devfun, record, fit, nagq, vcov, method, H, tuple(messages))
-    if result.is_singular:
-        msg = (
-            "boundary (singular) fit: a variance is estimated as 0 or a correlation as +-1 "
-            "(lme4: ?isSingular)"
-        )
-        warnings.warn(msg, SingularFitWarning, stacklevel=4)
-        messages.append(msg)
-    if not record.converged:
-        msg = "the optimizer (bobyqa) did not report convergence: check the estimates"
-        warnings.warn(msg, ConvergenceWarning, stacklevel=4)
-        messages.append(msg)
+    result = GlmerResult(devfun.design, devfun, record, fit, nagq, vcov, method, H, ())
+    messages += fit_warnings(result, "rescaling predictors may help", stacklevel=5)
     return GlmerResult(devfun.design, devfun, record, fit, nagq, vcov, method, H, tuple(messages))
 
 

@@ -27,7 +27,7 @@ from .printing import format_fit
 from .summary import Summary, summarize
 from .tidy import tidy
 
-__all__ = ["SINGULAR_TOL", "LmerResult", "make_result"]
+__all__ = ["SINGULAR_TOL", "LmerResult", "fit_warnings", "make_result"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular(tol = 1e-4)
 
@@ -377,21 +377,31 @@ def make_result(devfun: DevianceFunction, record: OptimizerRecord) -> LmerResult
     solution = devfun.solve(record.final, condvar=False)
     messages = list(devfun.design.messages) + list(record.messages)
     result = LmerResult(devfun.design, devfun, record, solution, devfun.reml, ())
+    hint = "rescaling predictors, or another optimizer (optimizer='lbfgsb'), may help"
+    messages += fit_warnings(result, hint, stacklevel=4)
+    return LmerResult(devfun.design, devfun, record, solution, devfun.reml, tuple(messages))
+
+
+def fit_warnings(result: MixedModelResult, hint: str, stacklevel: int) -> list[str]:
+    """Warn of a singular fit and of non-convergence, as lme4 does; the messages, to keep
+    with the result. ``hint`` says what may help convergence; ``stacklevel`` is
+    warnings.warn's, counted from this function."""
+    messages = []
     if result.is_singular:
         msg = (
             "boundary (singular) fit: a variance is estimated as 0 or a correlation as +-1 "
             "(lme4: ?isSingular)"
         )
-        warnings.warn(msg, SingularFitWarning, stacklevel=3)
+        warnings.warn(msg, SingularFitWarning, stacklevel=stacklevel)
         messages.append(msg)
-    if not record.converged:
+    if not result.record.converged:
         msg = (
-            f"the optimizer ({record.optimizer}) did not report convergence: check the estimates; "
-            "rescaling predictors, or another optimizer (optimizer='lbfgsb'), may help"
+            f"the optimizer ({result.record.optimizer}) did not report convergence: check the "
+            f"estimates; {hint}"
         )
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        warnings.warn(msg, ConvergenceWarning, stacklevel=stacklevel)
         messages.append(msg)
-    return LmerResult(devfun.design, devfun, record, solution, devfun.reml, tuple(messages))
+    return messages
 
 
 def _varcorr_rows(
