@@ -7,7 +7,7 @@ from typing import Protocol, TypeVar
 
 import pandas as pd
 
-__all__ = ["DEFAULT_BATCH_SIZE", "Source"]
+__all__ = ["DEFAULT_BATCH_SIZE", "Source", "fold"]
 
 T = TypeVar("T")
 
@@ -38,3 +38,14 @@ class Source(Protocol):
     def chunks(self, *, columns: Sequence[str], label: str) -> Iterator[pd.DataFrame]:
         """The chunks one after another, in the order of the data, in this process."""
         ...
+
+
+def fold(
+    chunks: Iterator[pd.DataFrame], fn: Callable[[pd.DataFrame], T], combine: Callable[[T, T], T]
+) -> T | None:
+    """combine(fn(chunk₁), fn(chunk₂), ...) in this process; None when there is no chunk."""
+    result: T | None = None
+    for chunk in chunks:
+        part = fn(chunk)
+        result = part if result is None else combine(result, part)
+    return result

@@ -8,6 +8,7 @@ from typing import TypeVar
 import pandas as pd
 
 from ..progress import progress_bar
+from .base import fold
 
 __all__ = ["FrameSource"]
 
@@ -34,10 +35,7 @@ class FrameSource:
         columns: Sequence[str],
         label: str,
     ) -> T:
-        result: T | None = None
-        for chunk in self.chunks(columns=columns, label=label):
-            part = fn(chunk)
-            result = part if result is None else combine(result, part)
+        result = fold(self.chunks(columns=columns, label=label), fn, combine)
         assert result is not None
         return result
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..errors import DataSourceError, MissingDependencyError
 from ..progress import progress_bar
+from .base import fold
 
 __all__ = ["ParquetSource", "parquet_dataset"]
 
@@ -87,10 +88,7 @@ class ParquetSource:
         columns: Sequence[str],
         label: str,
     ) -> T:
-        result: T | None = None
-        for chunk in self.chunks(columns=columns, label=label):
-            part = fn(chunk)
-            result = part if result is None else combine(result, part)
+        result = fold(self.chunks(columns=columns, label=label), fn, combine)
         if result is None:  # no batches at all: an empty dataset
             result = fn(self.dataset.schema.empty_table().select(list(columns)).to_pandas())
         return result
