@@ -79,6 +79,15 @@ def test_fuzzed_data_give_only_lmerpy_errors_in_glmer(
     assert np.isfinite(fit.objective)
 
 
+def test_a_degenerate_poisson_fit_is_a_fit_error_not_a_linalg_error() -> None:
+    # found by the fuzzing above: the fixed-effects block is singular at the optimum
+    frame = pd.DataFrame({"y": [2, 0, 0, 1], "x": [2, 0, 0, 2], "g": [0, 0, 0, 1]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LmerpyWarning)
+        with pytest.raises(lmerpy.errors.FitError, match="not positive definite at the optimum"):
+            lmerpy.glmer("y ~ x + (1 | g)", frame, family="poisson")
+
+
 @pytest.mark.parametrize("reml", [True, False])
 def test_response_scaled_by_1e6_and_predictor_by_1e_6_scale_the_results(reml: bool) -> None:
     # theta is relative to sigma: scaling y leaves it alone, and so does scaling a predictor

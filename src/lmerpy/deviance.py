@@ -16,6 +16,9 @@ from .pls import PlsCriterion, PlsSolution, PlsWorkspace, ReBlock
 
 __all__ = ["DevianceFunction", "ThetaLayout", "make_deviance", "re_blocks"]
 
+_SCALAR_TYPES = frozenset({"us", "diag"})
+"""Term types whose one-column factor is T = [θ]."""
+
 
 class DevianceFunction:
     """``devfun(theta)``: lme4's REML criterion (``reml=True``) or ML deviance at θ.
@@ -54,6 +57,22 @@ class DevianceFunction:
     def __call__(self, theta: ArrayLike) -> float:
         self.evaluations += 1
         return self.workspace.objective(self.lambdas(theta), self.reml)
+
+    @property
+    def has_gradient(self) -> bool:
+        """Whether `value_and_gradient` is available: every term a scalar ``us`` or ``diag``
+        term (Λₖ = θₖ I), as in ``(1 | g)`` and ``(x || g)``."""
+        scalar = all(
+            len(t.columns) == 1 and t.term_type.name in _SCALAR_TYPES for t in self.design.terms
+        )
+        return scalar and self.workspace.has_gradient
+
+    def value_and_gradient(self, theta: ArrayLike) -> tuple[float, NDArray[np.float64]]:
+        """The criterion at θ and its exact gradient (only where `has_gradient`)."""
+        if not self.has_gradient:
+            raise ValueError("the gradient is only available when every term is scalar")
+        self.evaluations += 1
+        return self.workspace.objective_gradient(np.asarray(theta, dtype=np.float64), self.reml)
 
     def lambdas(self, theta: ArrayLike) -> list[NDArray[np.float64]]:
         """Each term's relative covariance factor Tᵢ at θ."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -14,10 +15,14 @@ from numpy.typing import ArrayLike, NDArray
 from .errors import FitError
 from .threads import single_blas_thread
 
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
+
 __all__ = ["OptimizerRecord", "optimize_deviance"]
 
 BOUNDARY_TOL = 1e-5  # lme4's lmerControl(boundary.tol)
 EDGE_STEP = 1e-5  # lme4's restart_edge finite-difference step
+RESTART_FRACTION = 0.1  # restart_edge restarts this far back toward the start
 XTOL_ABS = 1e-8  # lme4's nloptwrap defaults
 FTOL_ABS = 1e-8
 MAX_EVALUATIONS = 100_000
@@ -50,19 +55,42 @@ class OptimizerRecord:
 
 
 class _Counted:
-    """The objective, counting evaluations and remembering the best point seen."""
+    """The objective (and its gradient, where the deviance function has one), counting
+    evaluations and remembering the best point seen."""
 
     def __init__(self, fn: Callable[[NDArray[np.float64]], float]) -> None:
         self.fn, self.count = fn, 0
+        self.gradient: Callable[..., tuple[float, NDArray[np.float64]]] | None = (
+            getattr(fn, "value_and_gradient", None) if getattr(fn, "has_gradient", False) else None
+        )
         self.best_x: NDArray[np.float64] | None = None
         self.best_f = np.inf
+        self._last: tuple[NDArray[np.float64], float, NDArray[np.float64] | None] | None = None
 
     def __call__(self, theta: NDArray[np.float64]) -> float:
+        if self._last is not None and np.array_equal(theta, self._last[0]):
+            return self._last[1]  # optimizers evaluate their start again: no new evaluation
         self.count += 1
-        value = float(self.fn(theta))
+        return self._seen(theta, float(self.fn(theta)), None)
+
+    def value_and_gradient(self, theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        assert self.gradient is not None
+        last = self._last
+        if last is not None and last[2] is not None and np.array_equal(theta, last[0]):
+            return last[1], last[2]
+        self.count += 1
+        value, grad = self.gradient(theta)
+        grad = grad if np.isfinite(value) else np.zeros_like(theta)
+        return self._seen(theta, float(value), grad), grad
+
+    def _seen(
+        self, theta: NDArray[np.float64], value: float, grad: NDArray[np.float64] | None
+    ) -> float:
         value = value if np.isfinite(value) else np.inf
+        x = np.array(theta, dtype=np.float64)
+        self._last = (x, value, grad)
         if value < self.best_f:
-            self.best_x, self.best_f = np.array(theta, dtype=np.float64), value
+            self.best_x, self.best_f = x, value
         return value
 
 
@@ -73,15 +101,18 @@ def optimize_deviance(
     lower: ArrayLike,
     start: ArrayLike,
     upper: ArrayLike | None = None,
-    optimizer: str = "bobyqa",
+    optimizer: str = "auto",
     initial_step: ArrayLike | None = None,
     xtol: float = XTOL_ABS,
     ftol: float = FTOL_ABS,
 ) -> OptimizerRecord:
     """Minimise ``devfun`` subject to ``lower <= theta <= upper`` (lme4: ``optimizeLmer``).
 
-    ``optimizer`` is ``"bobyqa"`` (NLopt's BOBYQA, lme4's default ``nloptwrap``) or
-    ``"lbfgsb"`` (scipy's L-BFGS-B with finite differences). ``initial_step`` sets
+    ``optimizer`` is ``"bobyqa"`` (NLopt's BOBYQA, lme4's default ``nloptwrap``),
+    ``"lbfgsb"`` (scipy's L-BFGS-B, with the exact gradient where ``devfun`` has one
+    (``devfun.has_gradient``, every term scalar) and finite differences otherwise) or
+    ``"auto"`` (the default: ``"lbfgsb"`` where there is an exact gradient, which takes
+    a fraction of BOBYQA's evaluations, else ``"bobyqa"``). ``initial_step`` sets
     BOBYQA's first step in each coordinate (NLopt's default otherwise); ``xtol`` and
     ``ftol`` its absolute tolerances on the parameters and on the objective.
     """
@@ -89,22 +120,25 @@ def optimize_deviance(
     hi = np.full_like(lo, np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
     x0 = np.clip(np.asarray(start, dtype=np.float64), lo, hi)
     f = _Counted(devfun)
-    f0 = f(x0)
+    f0 = f(x0) if f.gradient is None else f.value_and_gradient(x0)[0]
     if not np.isfinite(f0):
         raise FitError(
             f"the deviance cannot be evaluated at the starting values (theta = "
             f"{np.array2string(x0, threshold=8, precision=4)}): "
             "the model may not be estimable from these data"
         )
+    if optimizer == "auto":
+        optimizer = "bobyqa" if f.gradient is None else "lbfgsb"
     run = _RUNNERS.get(optimizer)
     if run is None:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose from {', '.join(_RUNNERS)}")
+        choices = ", ".join(["auto", *_RUNNERS])
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose from {choices}")
     messages: list[str] = []
     step = None if initial_step is None else np.asarray(initial_step, dtype=np.float64)
     settings = _Settings(step, xtol, ftol)
     run = partial(run, settings=settings)
     x, fx, ok = run(f, x0, lo, hi)
-    x, fx, restarted = _restart_edge(f, run, x, fx, lo, hi)
+    x, fx, restarted = _restart_edge(f, run, x, fx, x0, lo, hi)
     if restarted:
         messages.append("restarted from the boundary: a bounded parameter moved inward")
     x, fx, snapped = _snap_to_boundary(f, x, fx, lo, hi)
@@ -158,25 +192,56 @@ def _lbfgsb(
         (a if np.isfinite(a) else None, b if np.isfinite(b) else None)
         for a, b in zip(lo, hi, strict=True)
     ]
-    res = minimize(f, x0, method="L-BFGS-B", bounds=bounds, options={"ftol": 1e-12, "gtol": 1e-8})
-    return np.asarray(res.x), float(res.fun), bool(res.success)
+    if f.gradient is None:
+        res = minimize(
+            f, x0, method="L-BFGS-B", bounds=bounds, options={"ftol": 1e-12, "gtol": 1e-8}
+        )
+        return np.asarray(res.x), float(res.fun), bool(res.success)
+    # With the exact gradient: stop at a relative decrease below ftol or a projected gradient
+    # below gtol; at most maxls steps per line search (the objective is flat to rounding
+    # before the gradient is, and the steps past that are wasted).
+    res = minimize(
+        f.value_and_gradient, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+        options={"ftol": 1e-11, "gtol": 1e-6, "maxls": 10},
+    )  # fmt: skip
+    return np.asarray(res.x), float(res.fun), bool(res.success) or _roundoff_limited(res)
+
+
+def _roundoff_limited(res: OptimizeResult) -> bool:
+    """A line search that failed where the quasi-Newton model predicts less than
+    FTOL_ABS of further decrease: the objective is flat to rounding there (the analogue
+    of BOBYQA's roundoff-limited stop)."""
+    if res.status != 2 or res.nit == 0:
+        return False
+    g = np.asarray(res.jac, dtype=np.float64)
+    return bool(g @ res.hess_inv.matvec(g) <= 2.0 * FTOL_ABS)
 
 
 _RUNNERS: dict[str, Runner] = {"bobyqa": _bobyqa, "lbfgsb": _lbfgsb}
 
 
 def _restart_edge(
-    f: _Counted, run: Runner, x: NDArray[np.float64], fx: float, lo: Bounds, hi: Bounds
+    f: _Counted,
+    run: Runner,
+    x: NDArray[np.float64],
+    fx: float,
+    x0: NDArray[np.float64],
+    lo: Bounds,
+    hi: Bounds,
 ) -> tuple[NDArray[np.float64], float, bool]:
     """lme4's ``restart_edge``: if the deviance falls when a parameter on a bound steps
-    inward, optimise again from there."""
+    inward, optimise again, from a tenth of the way back to its start.  (Not from the
+    bound: a scalar term's criterion is even in θₖ, its gradient 0 at θₖ = 0 and tiny
+    near it, where a gradient method would stop at once.)"""
     on_bound = [(i, EDGE_STEP) for i in np.flatnonzero(x == lo)]
     on_bound += [(i, -EDGE_STEP) for i in np.flatnonzero(x == hi)]
     for i, step in on_bound:
         trial = x.copy()
         trial[i] += step
         if f(trial) < fx:
-            x2, f2, _ = run(f, x, lo, hi)
+            restart = x.copy()
+            restart[i] += np.sign(step) * max(EDGE_STEP, RESTART_FRACTION * abs(x0[i] - x[i]))
+            x2, f2, _ = run(f, restart, lo, hi)
             return (x2, f2, True) if f2 <= fx else (x, fx, False)
     return x, fx, False
 

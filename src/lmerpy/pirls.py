@@ -256,7 +256,14 @@ class GlmmDeviance:
         """R_X at the modes of ``fit``: (R_XᵀR_X)⁻¹ is lme4's ``vcov(m, use.hessian = FALSE)``
         (its RX, refactored at the final weights even where PIRLS solved for u alone)."""
         self.workspace.reweight(*self._working(fit.eta))
-        return self.workspace.modes(self.layout.lambdas(theta), fit.beta)[3]
+        try:
+            return self.workspace.modes(self.layout.lambdas(theta), fit.beta)[3]
+        except np.linalg.LinAlgError:
+            raise PirlsError(
+                "the fixed-effects system is not positive definite at the optimum: the fitted "
+                "means are degenerate (complete separation, or a predictor that fits some "
+                "responses exactly)"
+            ) from None
 
     def conditional_variances(self, fit: PirlsFit, theta: ArrayLike) -> list[FloatArray]:
         """Per term, the conditional covariances of b at the modes of ``fit``."""

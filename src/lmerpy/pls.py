@@ -29,6 +29,7 @@ Design (after MixedModels.jl's blocked Cholesky):
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -63,6 +64,10 @@ DENSE_FILL = 0.25
 
 _MAX_SOLVE_BYTES = 2**29
 """Largest dense block the conditional variances of one term may allocate at once."""
+
+GRADIENT_MAX_REST = 4000
+"""Most levels the terms after the first may have together for the analytic gradient (it
+inverts their factor densely)."""
 
 _MAX_MAP_ENTRIES = 20_000_000
 """Largest precomputed fill-in map (stored non-zeros); larger fill-ins use sparse products."""
@@ -217,12 +222,23 @@ def _small_back_solve(L: FloatArray, rhs: FloatArray) -> FloatArray:
 
 
 def _transposed_times(A: Block, v: FloatArray) -> FloatArray:
-    """A' v, without forming A' (scipy would build a new matrix object for it)."""
+    """A' v for a vector or matrix v, without forming A' for a vector (scipy would build a
+    new matrix object for it)."""
     if isinstance(A, np.ndarray):
-        return np.asarray(v @ A)
+        return np.asarray(A.T @ v)
+    if v.ndim == 2:
+        return np.asarray(A.T @ v)
     A = A if A.format == "csr" else sp.csr_matrix(A)  # scipy may hand back another format
     per_entry = np.repeat(v, np.diff(A.indptr)) * A.data
     return np.bincount(A.indices, per_entry, minlength=A.shape[1]).astype(np.float64)
+
+
+def _scale_columns(A: Block, d: FloatArray) -> Block:
+    """A diag(d) (a new block)."""
+    if isinstance(A, np.ndarray):
+        return A * d
+    A = A if A.format == "csr" else sp.csr_matrix(A)
+    return sp.csr_matrix((A.data * d[A.indices], A.indices, A.indptr), shape=A.shape)
 
 
 def _row_gram_blocks(A: Block, p: int) -> FloatArray:
@@ -360,14 +376,14 @@ class _Diag:
         return sp.csr_matrix(_bd_sparse(Linv) @ B)
 
     def solve_t(self, v: FloatArray) -> FloatArray:
-        """L⁻ᵀ v for a vector v."""
+        """L⁻ᵀ v for a vector or matrix v."""
         Linv = self.Linv
         if Linv is None:
             x = sla.solve_triangular(self.L, v, lower=True, trans="T", check_finite=False)
             return np.asarray(x)
         m, p, _ = Linv.shape
-        x = np.einsum("lba,lb->la", Linv, v.reshape(m, p))
-        return np.asarray(x, dtype=np.float64).ravel()
+        x = np.einsum("lba,lbc->lac", Linv, v.reshape(m, p, -1))
+        return np.asarray(x, dtype=np.float64).reshape(v.shape)
 
     def inverse(self) -> Block:
         """L⁻¹ (CSR when block diagonal)."""
@@ -588,12 +604,16 @@ def _pair_products(
     col_b = np.repeat(np.arange(qk), np.diff(B.indptr))
     q_index = col_a[ia] * p + col_b[ib] % p  # (l*p + a)*p + b
     n_cols = Si.shape[0]
-    keys, target = np.unique(r * n_cols + c, return_inverse=True)
-    # Each (target, q_index) pair occurs once, so the CSR keeps every product: order them.
-    order = np.lexsort((q_index, target))
+    # Products come level by level (q_index ascending for each target entry), so a stable
+    # sort by target entry leaves each CSR row sorted, every (entry, q_index) once.
+    target = r * n_cols + c
+    order = np.argsort(target, kind="stable")
+    target = target[order]
+    starts = np.flatnonzero(np.concatenate([[True], target[1:] != target[:-1]]))
+    keys = target[starts]
     src_j = A.data[ia[order]].astype(np.int64)  # A.data, B.data hold CSR positions
     src_i = B.data[ib[order]].astype(np.int64)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(target, minlength=keys.size))])
+    indptr = np.append(starts, target.size)
     matrix = sp.csr_matrix(
         (Sj.data[src_j] * Si.data[src_i], q_index[order].astype(np.int64), indptr),
         shape=(keys.size, m * p * p),
@@ -1212,6 +1232,127 @@ class PlsWorkspace:
         Lf = np.linalg.cholesky(self._tmpl[(1, 1)] - np.einsum("lpa,lpb->ab", C, C))
         return L, C, np.asarray(Lf, dtype=np.float64)
 
+    # -- gradient (scalar terms) ---------------------------------------------------------------
+
+    @property
+    def has_gradient(self) -> bool:
+        """Whether `objective_gradient` is available: every term is scalar (Λ_k = θ_k I) and
+        the terms after the first have at most GRADIENT_MAX_REST levels together."""
+        return all(p == 1 for p in self._dims) and sum(self._levels[1:]) <= GRADIENT_MAX_REST
+
+    def objective_gradient(self, thetas: FloatArray, reml: bool) -> tuple[float, FloatArray]:
+        """The criterion at Λ_k = θ_k I and its gradient in θ (np.inf and NaNs where the
+        system is not positive definite).  With M = Λ'Z'WZΛ + I, u the spherical modes,
+        r² the pwrss, R_X and W = M⁻¹Λ'Z'WX, the partial derivative in θ_k is
+
+            (2 / θ_k) [q_k - tr_k(M⁻¹) - d ||u_k||² / r² - ||W_k R_X⁻¹||²]
+
+        (d = n - p for REML, n for ML; the last term only for REML; 0 where θ_k = 0, the
+        criterion being even in θ_k).  tr_k(M⁻¹) comes from a dense inverse of the trailing
+        terms' factor and the first term's diagonal block."""
+        theta = np.asarray(thetas, dtype=np.float64).reshape(-1)
+        lambdas = [t.reshape(1, 1) for t in theta]
+        nan = np.full(theta.size, np.nan)
+        if len(self._dims) == 1:
+            try:
+                value, traces, u, W, RX, pwrss = self._one_term_gradient_parts(theta[0], reml)
+            except np.linalg.LinAlgError:
+                return np.inf, nan
+        else:
+            try:
+                f = self._factorise(lambdas)
+            except _NotPositiveDefiniteError:
+                return np.inf, nan
+            head = self._head(f, reml)
+            value, RX, pwrss = head.objective, head.RX, head.pwrss
+            u = self._modes(f, head.beta)
+            p, K = self._p, len(self._dims)
+            W = self._back_substitute(f, [_to_dense(f.off[(K, k)])[:p, :].T for k in range(K)])
+            traces = self._inverse_traces(f, theta)
+        u_sq = np.array([float(uk @ uk) for uk in u])
+        w_sq = np.zeros(theta.size)
+        if reml and self._p:
+            w_sq = np.array([np.sum(sla.solve_triangular(RX, Wk.T, trans="T") ** 2) for Wk in W])
+        dof = self._n - self._p if reml else self._n
+        q = np.asarray(self._levels, dtype=np.float64)
+        slope = 2.0 * (q - traces - dof * u_sq / pwrss - w_sq)
+        grad = np.divide(slope, theta, out=np.zeros_like(theta), where=theta > 0)
+        return (value, grad) if np.isfinite(value) else (np.inf, nan)
+
+    def _one_term_gradient_parts(
+        self, theta: float, reml: bool
+    ) -> tuple[float, FloatArray, list[FloatArray], list[FloatArray], FloatArray, float]:
+        """(criterion, tr(M⁻¹), u, W, R_X, r²) of a one-term scalar model."""
+        L, C, Lf = self._one_term_factor(np.array([[theta]]))
+        p = self._p
+        Ld = L[:, 0, 0]
+        RX = np.ascontiguousarray(np.triu(Lf[:p, :p].T))
+        beta = np.linalg.solve(RX, Lf[p, :p]) if p else np.zeros(0)
+        u = (C[:, 0, p] - C[:, 0, :p] @ beta) / Ld
+        W = C[:, 0, :p] / Ld[:, None]
+        ldL2 = 2.0 * float(np.sum(np.log(Ld)))
+        traces = np.array([float(np.sum(1.0 / Ld**2))])
+        return self._value(ldL2, Lf, reml), traces, [u], [W], RX, float(Lf[p, p]) ** 2
+
+    def _inverse_traces(self, f: _Factorisation, theta: FloatArray) -> FloatArray:
+        """tr_k(M⁻¹) for each scalar term k.  With M's trailing terms R (all but the first,
+        whose factor L_00 is diagonal), (M⁻¹)_RR = (L_RR L_RR')⁻¹ =: Z and
+        diag (M⁻¹)_00 = (1 + diag(L_R0' Z L_R0)) / L_00²."""
+        K = len(self._dims)
+        edges = np.cumsum([0, *self._levels[1:]])
+        blocks = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+        L_RR = np.zeros((int(edges[-1]),) * 2)
+        for k in range(1, K):
+            Lkk = f.diag[k].L
+            if Lkk.ndim == 3:
+                np.fill_diagonal(L_RR[blocks[k - 1], blocks[k - 1]], Lkk.ravel())
+            else:
+                L_RR[blocks[k - 1], blocks[k - 1]] = Lkk
+            for i in range(1, k):
+                if (k, i) in f.off:
+                    L_RR[blocks[k - 1], blocks[i - 1]] = _to_dense(f.off[(k, i)])
+        # L_RR' is L_RR's Fortran-ordered view: LAPACK inverts U'U = L_RR L_RR' in place and
+        # leaves the upper triangle of the view, Z's lower triangle (row >= col) here.
+        Zt, info = sla.lapack.dpotri(L_RR.T, lower=0, overwrite_c=1)
+        if info != 0:
+            raise _NotPositiveDefiniteError
+        Z = Zt.T
+        diag = np.diagonal(Z)
+        traces = np.array([0.0, *(float(np.sum(diag[b])) for b in blocks)])
+        inv_sq = 1.0 / f.diag[0].L.ravel() ** 2  # L_00⁻², the first term's diagonal factor
+        traces[0] = float(np.sum(inv_sq))
+        for j in range(1, K):
+            for i in range(1, j + 1):
+                if 0 not in self._struct.contributors[(j, i)]:
+                    continue
+                weight = 1.0 if i == j else 2.0  # Z_ji and its mirror Z_ij
+                Z_ji = Z[blocks[j - 1], blocks[i - 1]]  # only row >= col is set when i == j
+                traces[0] += weight * self._first_term_gram_dot(f, j, i, Z_ji, theta, inv_sq)
+        return traces
+
+    def _first_term_gram_dot(
+        self,
+        f: _Factorisation,
+        j: int,
+        i: int,
+        Z_ji: FloatArray,
+        theta: FloatArray,
+        inv_sq: FloatArray,
+    ) -> float:
+        """⟨Z_ji, L_j0 L_00⁻² L_i0'⟩: through the precomputed fill-in map of (j, i) where
+        there is one (L_k0 = θ_k θ_0 S_k0 L_00⁻¹), else a product of the factor blocks."""
+        pp = self._prods.get((j, i, 0))
+        if pp is None:
+            if i == j:
+                Z_ji = np.tril(Z_ji) + np.tril(Z_ji, -1).T
+            Lj = _scale_columns(f.off[(j, 0)], inv_sq)
+            return float(np.sum(Z_ji * _to_dense(_gram(Lj, f.off[(i, 0)]))))
+        G = pp.matrix @ (inv_sq * inv_sq)
+        z = Z_ji[pp.rows, pp.cols]
+        if pp.symmetric:  # only row >= col kept: the rest are mirror images
+            z = np.where(pp.rows == pp.cols, z, 2.0 * z)
+        return float(theta[j] * theta[i] * theta[0] ** 2 * (G @ z))
+
     def decompose(self, lambdas: Sequence[FloatArray], reml: bool) -> PlsCriterion | None:
         """The criterion, its log-determinants, pwrss, R_X and β̂ at Λθ, from the blocked
         factorisation alone (no conditional modes or variances: far cheaper than `solve` on
@@ -1289,17 +1430,25 @@ class PlsWorkspace:
         return out
 
     def _modes(self, f: _Factorisation, beta: FloatArray) -> list[FloatArray]:
-        """Spherical modes u from L_Z' u = c_u - L_XZ' β (blocked back substitution)."""
+        """Spherical modes u from L_Z' u = c_u - L_XZ' β."""
         K, p = len(self._dims), self._p
-        u: list[FloatArray] = [np.zeros(0)] * K
-        for k in reversed(range(K)):
+        rhs = []
+        for k in range(K):
             LK = _to_dense(f.off[(K, k)])
-            rhs = LK[p, :] - LK[:p, :].T @ beta
+            rhs.append(LK[p, :] - LK[:p, :].T @ beta)
+        return self._back_substitute(f, rhs)
+
+    def _back_substitute(self, f: _Factorisation, rhs: list[FloatArray]) -> list[FloatArray]:
+        """x with L_Z' x = rhs, term by term from the last (rhs[k]: vector or matrix)."""
+        K = len(self._dims)
+        x: list[FloatArray] = [np.zeros(0)] * K
+        for k in reversed(range(K)):
+            r = rhs[k]
             for j in range(k + 1, K):
                 if (j, k) in f.off:
-                    rhs = rhs - _transposed_times(f.off[(j, k)], u[j])
-            u[k] = f.diag[k].solve_t(rhs)
-        return u
+                    r = r - _transposed_times(f.off[(j, k)], x[j])
+            x[k] = f.diag[k].solve_t(r)
+        return x
 
     def _inverse_col_gram(self, f: _Factorisation, k: int) -> FloatArray:
         """Level blocks of (L_Z L_Z')⁻¹ for term k: the blocks of M' M, M = L_Z⁻¹[:, term k].

@@ -16,7 +16,7 @@ from ..design.matrices import ModelMatrix
 from ..deviance import DevianceFunction
 from ..errors import DataError, RankDeficiencyWarning
 from ..optimize import optimize_deviance
-from ..progress import progress_bar
+from ..progress import Bar, progress_bar
 from ..result import LmerResult, make_result
 from ..threads import one_blas_thread
 from .checks import independent_columns, run_checks
@@ -30,7 +30,7 @@ def lmer_cross_products(
     cp: CrossProducts,
     *,
     reml: bool = True,
-    optimizer: str = "bobyqa",
+    optimizer: str = "auto",
     checks: Checks | None = None,
     progress: bool | None = None,
 ) -> LmerResult:
@@ -46,16 +46,27 @@ def lmer_cross_products(
         design, blocks = streamed_design(cp, checks)
         devfun = DevianceFunction(design, reml=reml, cross_products=blocks)
         with progress_bar(progress, desc="lmerpy fit", unit="evals") as bar:
-
-            def objective(theta: NDArray[np.float64]) -> float:
-                bar.update(1)
-                return devfun(theta)
-
             record = optimize_deviance(
-                objective, lower=devfun.lower, upper=devfun.upper, start=devfun.start,
-                optimizer=optimizer,
+                _Reporting(devfun, bar), lower=devfun.lower, upper=devfun.upper,
+                start=devfun.start, optimizer=optimizer,
             )  # fmt: skip
         return make_result(devfun, record)
+
+
+class _Reporting:
+    """The deviance function (and its gradient), reporting each evaluation to a bar."""
+
+    def __init__(self, devfun: DevianceFunction, bar: Bar) -> None:
+        self.devfun, self.bar = devfun, bar
+        self.has_gradient = devfun.has_gradient
+
+    def __call__(self, theta: NDArray[np.float64]) -> float:
+        self.bar.update(1)
+        return self.devfun(theta)
+
+    def value_and_gradient(self, theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        self.bar.update(1)
+        return self.devfun.value_and_gradient(theta)
 
 
 def lmer_chunked(
