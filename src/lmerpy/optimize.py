@@ -23,6 +23,7 @@ __all__ = ["OptimizerRecord", "optimize_deviance"]
 BOUNDARY_TOL = 1e-5  # lme4's lmerControl(boundary.tol)
 EDGE_STEP = 1e-5  # lme4's restart_edge finite-difference step
 RESTART_FRACTION = 0.1  # restart_edge restarts this far back toward the start
+GRADIENT_UNIT = 0.5  # L-BFGS-B works on θ / GRADIENT_UNIT
 XTOL_ABS = 1e-8  # lme4's nloptwrap defaults
 FTOL_ABS = 1e-8
 MAX_EVALUATIONS = 100_000
@@ -188,8 +189,9 @@ def _lbfgsb(
 ) -> tuple[NDArray[np.float64], float, bool]:
     from scipy.optimize import minimize
 
+    unit = 1.0 if f.gradient is None else GRADIENT_UNIT
     bounds = [
-        (a if np.isfinite(a) else None, b if np.isfinite(b) else None)
+        (a / unit if np.isfinite(a) else None, b / unit if np.isfinite(b) else None)
         for a, b in zip(lo, hi, strict=True)
     ]
     if f.gradient is None:
@@ -197,14 +199,20 @@ def _lbfgsb(
             f, x0, method="L-BFGS-B", bounds=bounds, options={"ftol": 1e-12, "gtol": 1e-8}
         )
         return np.asarray(res.x), float(res.fun), bool(res.success)
-    # With the exact gradient: stop at a relative decrease below ftol or a projected gradient
-    # below gtol; at most maxls steps per line search (the objective is flat to rounding
-    # before the gradient is, and the steps past that are wasted).
+
+    # With the exact gradient, on θ / GRADIENT_UNIT (L-BFGS-B's first step has length one,
+    # in θ's own units enough to take a typical θ to its bound): stop at a relative
+    # decrease below ftol or a projected gradient below gtol; at most maxls steps per line
+    # search (the objective is flat to rounding before the gradient is).
+    def scaled(x: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        value, grad = f.value_and_gradient(x * unit)
+        return value, grad * unit
+
     res = minimize(
-        f.value_and_gradient, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+        scaled, x0 / unit, jac=True, method="L-BFGS-B", bounds=bounds,
         options={"ftol": 1e-11, "gtol": 1e-6, "maxls": 10},
     )  # fmt: skip
-    return np.asarray(res.x), float(res.fun), bool(res.success) or _roundoff_limited(res)
+    return np.asarray(res.x) * unit, float(res.fun), bool(res.success) or _roundoff_limited(res)
 
 
 def _roundoff_limited(res: OptimizeResult) -> bool:

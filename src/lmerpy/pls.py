@@ -580,7 +580,8 @@ def _pair_products(
 
     Returns None when there are more than _MAX_MAP_ENTRIES of them (or none at all).
     """
-    A, B = _csc_with_source(Sj), _csc_with_source(Si)
+    A = _csc_with_source(Sj)
+    B = A if Si is Sj else _csc_with_source(Si)
     qk = A.shape[1]
     m = qk // p
     lev_ptr_a = A.indptr[::p].astype(np.int64)
@@ -589,17 +590,20 @@ def _pair_products(
     total = int(count_a @ count_b)
     if total == 0 or total > _MAX_MAP_ENTRIES * (2 if symmetric else 1):
         return None
-    level_a = np.repeat(np.arange(m), count_a)
-    rep = count_b[level_a]
-    ia = np.repeat(np.arange(A.nnz), rep)
-    within = np.arange(total) - np.repeat(np.cumsum(rep) - rep, rep)
-    ib = lev_ptr_b[level_a[ia]] + within
-    del level_a, rep, within
-    r = A.indices[ia].astype(np.int64)
-    c = B.indices[ib].astype(np.int64)
-    if symmetric:
-        keep = r >= c
-        ia, ib, r, c = ia[keep], ib[keep], r[keep], c[keep]
+    if symmetric and p == 1:  # each entry with those above it in its column: row >= col
+        first = np.repeat(lev_ptr_a[:-1], count_a)
+        ia, ib = _ragged_pairs(first, np.arange(A.nnz) - first + 1)
+        r = A.indices[ia].astype(np.int64)
+        c = B.indices[ib].astype(np.int64)
+    else:
+        level_a = np.repeat(np.arange(m), count_a)
+        ia, ib = _ragged_pairs(lev_ptr_b[level_a], count_b[level_a])
+        del level_a
+        r = A.indices[ia].astype(np.int64)
+        c = B.indices[ib].astype(np.int64)
+        if symmetric:
+            keep = r >= c
+            ia, ib, r, c = ia[keep], ib[keep], r[keep], c[keep]
     col_a = np.repeat(np.arange(qk), np.diff(A.indptr))
     col_b = np.repeat(np.arange(qk), np.diff(B.indptr))
     q_index = col_a[ia] * p + col_b[ib] % p  # (l*p + a)*p + b
@@ -611,16 +615,24 @@ def _pair_products(
     target = target[order]
     starts = np.flatnonzero(np.concatenate([[True], target[1:] != target[:-1]]))
     keys = target[starts]
-    src_j = A.data[ia[order]].astype(np.int64)  # A.data, B.data hold CSR positions
-    src_i = B.data[ib[order]].astype(np.int64)
-    indptr = np.append(starts, target.size)
+    pos_j, pos_i = A.data.astype(np.int64), B.data.astype(np.int64)  # CSR positions in S
+    values = (Sj.data[pos_j][ia] * Si.data[pos_i][ib])[order]  # small tables: cached gathers
+    index = np.int32 if max(m * p * p, target.size) < 2**31 else np.int64
     matrix = sp.csr_matrix(
-        (Sj.data[src_j] * Si.data[src_i], q_index[order].astype(np.int64), indptr),
+        (values, q_index[order].astype(index), np.append(starts, target.size).astype(index)),
         shape=(keys.size, m * p * p),
+        copy=False,
     )
+    rows, cols = keys // n_cols, keys % n_cols
     if not keep_source:
-        return _PairProducts(keys // n_cols, keys % n_cols, matrix, symmetric, None, None)
-    return _PairProducts(keys // n_cols, keys % n_cols, matrix, symmetric, src_j, src_i)
+        return _PairProducts(rows, cols, matrix, symmetric, None, None)
+    return _PairProducts(rows, cols, matrix, symmetric, pos_j[ia[order]], pos_i[ib[order]])
+
+
+def _ragged_pairs(first: IntArray, count: IntArray) -> tuple[IntArray, IntArray]:
+    """(a, b) for every a and each b in first[a] .. first[a] + count[a] - 1, a ascending."""
+    a = np.repeat(np.arange(first.size), count)
+    return a, first[a] + (np.arange(a.size) - np.repeat(np.cumsum(count) - count, count))
 
 
 def _csc_with_source(S: sp.csr_matrix) -> sp.csc_matrix:

@@ -45,15 +45,14 @@ def grouping_factor(variables: tuple[str, ...], data: pd.DataFrame) -> GroupingF
     for part, size in zip(parts, sizes, strict=True):
         key = key * size + np.asarray(part.codes, dtype=np.int64)
     observed, inverse = _distinct(key)
+    texts = [[str(c) for c in p.categories] for p in parts]
     labels = []
     for value in observed.tolist():
         codes = []
         for size in reversed(sizes):
             value, code = divmod(value, size)
             codes.append(code)
-        labels.append(
-            ":".join(str(p.categories[c]) for p, c in zip(parts, codes[::-1], strict=True))
-        )
+        labels.append(":".join(t[c] for t, c in zip(texts, codes[::-1], strict=True)))
     return GroupingFactor(name, inverse, pd.Index(labels, name=name))
 
 
