@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import lmerpy
@@ -49,12 +50,23 @@ def test_scalar_terms_have_an_exact_gradient_and_fit_with_it() -> None:
     assert devfun.has_gradient
     value, _ = devfun.value_and_gradient([1.0, 2.0])
     assert value == devfun([1.0, 2.0])
-    fit, slow = lmerpy.lmer(formula, data), lmerpy.lmer(formula, data, optimizer="bobyqa")
+    fit, slow = lmerpy.lmer(formula, data, optimizer="lbfgsb"), lmerpy.lmer(formula, data)
     assert (fit.record.optimizer, slow.record.optimizer) == ("lbfgsb", "bobyqa")
     assert fit.record.evaluations < slow.record.evaluations
     # lme4 1.1-31: REMLcrit(lmer(diameter ~ 1 + (1 | plate) + (1 | sample), Penicillin))
     assert fit.reml_criterion <= 330.860588999604 + 1e-7
     assert fit.reml_criterion <= slow.reml_criterion
+
+
+def test_auto_takes_the_gradient_where_a_dense_block_makes_evaluations_costly() -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(0, 600, 3000), rng.integers(0, 150, 3000)
+    y = rng.normal(size=600)[a] + rng.normal(size=150)[b] + rng.normal(size=3000)
+    frame = pd.DataFrame({"y": y, "a": a, "b": b})
+    fit = lmerpy.lmer("y ~ 1 + (1 | a) + (1 | b)", frame)
+    assert fit.devfun.prefers_gradient and fit.record.optimizer == "lbfgsb"
+    slow = lmerpy.lmer("y ~ 1 + (1 | a) + (1 | b)", frame, optimizer="bobyqa")
+    assert fit.reml_criterion <= slow.reml_criterion + 1e-8
 
 
 def test_vector_terms_have_no_gradient_and_fit_by_bobyqa() -> None:

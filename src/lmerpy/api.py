@@ -48,9 +48,9 @@ def lmer(
         reml: REML (True, lme4's default) or ML (False) estimation.
         weights: prior weights: an array with one value per row, or a column name (a
             column name only, for data read in chunks).
-        optimizer: ``"auto"`` (L-BFGS-B with the exact gradient when every term is
-            scalar, as ``(1 | g)``, else BOBYQA), ``"bobyqa"`` (lme4's default) or
-            ``"lbfgsb"``.
+        optimizer: ``"auto"`` (L-BFGS-B with the exact gradient for crossed scalar terms
+            with costly evaluations, as InstEval's ``(1 | s) + (1 | d)``, else BOBYQA),
+            ``"bobyqa"`` (lme4's default) or ``"lbfgsb"``.
         checks: severities of the data checks (lme4: ``lmerControl(check.*)``).
         batch_size: rows per chunk read from Parquet (default one million).
         progress: show progress bars for passes over chunked data and for the fit

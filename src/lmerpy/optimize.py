@@ -112,8 +112,9 @@ def optimize_deviance(
     ``optimizer`` is ``"bobyqa"`` (NLopt's BOBYQA, lme4's default ``nloptwrap``),
     ``"lbfgsb"`` (scipy's L-BFGS-B, with the exact gradient where ``devfun`` has one
     (``devfun.has_gradient``, every term scalar) and finite differences otherwise) or
-    ``"auto"`` (the default: ``"lbfgsb"`` where there is an exact gradient, which takes
-    a fraction of BOBYQA's evaluations, else ``"bobyqa"``). ``initial_step`` sets
+    ``"auto"`` (the default: ``"lbfgsb"`` where there is an exact gradient and it pays,
+    ``devfun.prefers_gradient``: crossed terms whose costly evaluations it cuts to a
+    fraction; else ``"bobyqa"``). ``initial_step`` sets
     BOBYQA's first step in each coordinate (NLopt's default otherwise); ``xtol`` and
     ``ftol`` its absolute tolerances on the parameters and on the objective.
     """
@@ -121,15 +122,16 @@ def optimize_deviance(
     hi = np.full_like(lo, np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
     x0 = np.clip(np.asarray(start, dtype=np.float64), lo, hi)
     f = _Counted(devfun)
-    f0 = f(x0) if f.gradient is None else f.value_and_gradient(x0)[0]
+    if optimizer == "auto":
+        wanted = f.gradient is not None and getattr(devfun, "prefers_gradient", True)
+        optimizer = "lbfgsb" if wanted else "bobyqa"
+    f0 = f.value_and_gradient(x0)[0] if f.gradient and optimizer == "lbfgsb" else f(x0)
     if not np.isfinite(f0):
         raise FitError(
             f"the deviance cannot be evaluated at the starting values (theta = "
             f"{np.array2string(x0, threshold=8, precision=4)}): "
             "the model may not be estimable from these data"
         )
-    if optimizer == "auto":
-        optimizer = "bobyqa" if f.gradient is None else "lbfgsb"
     run = _RUNNERS.get(optimizer)
     if run is None:
         choices = ", ".join(["auto", *_RUNNERS])

@@ -1252,6 +1252,13 @@ class PlsWorkspace:
         the terms after the first have at most GRADIENT_MAX_REST levels together."""
         return all(p == 1 for p in self._dims) and sum(self._levels[1:]) <= GRADIENT_MAX_REST
 
+    @property
+    def dense_size(self) -> int:
+        """How many random effects the dense diagonal blocks hold (those of crossed terms):
+        what makes an evaluation costly."""
+        sizes = zip(self._levels, self._dims, self._struct.dense_diag, strict=True)
+        return sum(m * p for m, p, dense in sizes if dense)
+
     def objective_gradient(self, thetas: FloatArray, reml: bool) -> tuple[float, FloatArray]:
         """The criterion at Λ_k = θ_k I and its gradient in θ (np.inf and NaNs where the
         system is not positive definite).  With M = Λ'Z'WZΛ + I, u the spherical modes,

@@ -59,6 +59,7 @@ class _Reporting:
     def __init__(self, devfun: DevianceFunction, bar: Bar) -> None:
         self.devfun, self.bar = devfun, bar
         self.has_gradient = devfun.has_gradient
+        self.prefers_gradient = devfun.prefers_gradient
 
     def __call__(self, theta: NDArray[np.float64]) -> float:
         self.bar.update(1)
