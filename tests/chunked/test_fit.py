@@ -39,6 +39,15 @@ def test_chunked_fit_equals_the_fit_in_memory(formula: str, name: str, reml: boo
     assert_same_fit(_chunked(formula, frame, batch, reml=reml), memory)
 
 
+def test_the_gradient_from_cross_products_fits_as_in_memory() -> None:
+    frame = data("penicillin")
+    formula = "diameter ~ 1 + (1 | plate) + (1 | sample)"
+    memory = lmerpy.lmer(formula, frame, optimizer="lbfgsb")
+    chunked = _chunked(formula, frame, 30, optimizer="lbfgsb")
+    assert chunked.devfun.has_gradient and chunked.record.optimizer == "lbfgsb"
+    assert_same_fit(chunked, memory)
+
+
 def test_rows_with_missing_values_are_dropped_and_counted_as_in_memory() -> None:
     frame = data("sleepstudy").copy()
     frame.loc[[3, 50, 51, 120], "Reaction"] = np.nan
