@@ -616,8 +616,12 @@ def _column_structure(
     Within a term, formulaic lays out the Kronecker product of its factors' codings with the
     first factor varying fastest, as R does."""
     fixed, linear = fit.design.fixed, fit.design.spec.fixed
-    if fixed.spec is None:  # an intercept alone: no terms to test
-        return [() for _ in fixed.columns], {}
+    if fixed.spec is None:  # the intercept and numeric variables: a column a term
+        codings: list[tuple[_Coding, ...]] = [
+            () if c == "(Intercept)" else (_Coding((c, False, 0), 0.0),) for c in fixed.columns
+        ]
+        numeric = [c for c in fixed.columns if c != "(Intercept)"]
+        return codings, {c: [fixed.columns.index(c)] for c in numeric}
     entries = [e for e in fixed.spec.structure if e.columns]
     labels = (["(Intercept)"] if linear.intercept else []) + linear.labels
     if len(entries) != len(labels):

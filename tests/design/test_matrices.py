@@ -53,6 +53,17 @@ def test_interactions_with_factors_vary_the_first_factor_fastest() -> None:
     ]  # fmt: skip
 
 
+def test_numeric_variables_as_they_are_skip_the_encoder() -> None:
+    exam = datasets.load("exam")
+    m = model_matrix(parse_formula("y ~ standLRT + schavg").fixed, exam)
+    # R 4.2: model.matrix(~ standLRT + schavg, exam)[1, ]
+    assert m.columns == ["(Intercept)", "standLRT", "schavg"] and m.spec is None
+    np.testing.assert_allclose(m.values[0], [1, 0.6190592, 0.1661752], rtol=1e-6)
+    np.testing.assert_array_equal(m.on(exam.iloc[:5]), m.values[:5])
+    factor = model_matrix(parse_formula("y ~ standLRT + sex").fixed, exam)
+    assert factor.spec is not None and factor.columns == ["(Intercept)", "standLRT", "sexM"]
+
+
 def test_new_data_are_encoded_as_the_original() -> None:
     exam = datasets.load("exam")
     m = model_matrix(parse_formula("y ~ scale(standLRT) + sex").fixed, exam)

@@ -43,20 +43,23 @@ class ModelMatrix:
 
     values: NDArray[np.float64]
     columns: list[str]
-    spec: FormulaicSpec | None  # None for an intercept alone, which needs no encoding
+    spec: FormulaicSpec | None
+    """None where the columns need no encoding: the intercept and numeric variables as they
+    are (``1 + Days``), each column a term of its own."""
 
     def on(self, data: pd.DataFrame) -> NDArray[np.float64]:
         """The same encoding applied to new data."""
         if self.spec is None:
-            return np.ones((len(data), 1))
+            return _plain(self.columns, data)
         matrix = self.spec.get_model_matrix(data, na_action="ignore")
         return np.asarray(matrix, dtype=np.float64).reshape(len(data), -1)
 
 
 def model_matrix(terms: LinearTerms, data: pd.DataFrame) -> ModelMatrix:
     """Materialise a linear predictor (R's ``model.matrix``) on complete-case data."""
-    if terms.intercept and not terms.terms:  # (1 | g): no need to ask formulaic
-        return ModelMatrix(np.ones((len(data), 1)), ["(Intercept)"], None)
+    plain = _plain_columns(terms, data)
+    if plain is not None:  # (1 | g), Days: no need to ask formulaic
+        return ModelMatrix(_plain(plain, data), plain, None)
     codes = [" : ".join(expression_code(f) for f in t.factors) for t in terms.terms]
     text = " + ".join(["1" if terms.intercept else "0", *codes])
     matrix = Formula(text, _ordering="none").get_model_matrix(
@@ -65,6 +68,28 @@ def model_matrix(terms: LinearTerms, data: pd.DataFrame) -> ModelMatrix:
     columns = _lme4_names(matrix.model_spec, terms)
     values = np.asarray(matrix, dtype=np.float64).reshape(len(data), len(columns))
     return ModelMatrix(values, columns, matrix.model_spec)
+
+
+def _plain_columns(terms: LinearTerms, data: pd.DataFrame) -> list[str] | None:
+    """The columns of a predictor made of the intercept and numeric (not logical) variables
+    taken as they are, named as they are spelled; None for anything formulaic encodes."""
+    columns = ["(Intercept)"] if terms.intercept else []
+    for term in terms.terms:
+        factor = term.factors[0]
+        if len(term.factors) > 1 or not isinstance(factor, Name) or str(factor) != factor.name:
+            return None
+        column = data[factor.name]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            return None
+        columns.append(factor.name)
+    return columns
+
+
+def _plain(columns: list[str], data: pd.DataFrame) -> NDArray[np.float64]:
+    values = np.empty((len(data), len(columns)))
+    for k, name in enumerate(columns):
+        values[:, k] = 1.0 if name == "(Intercept)" else data[name].to_numpy(dtype=np.float64)
+    return values
 
 
 def evaluate(node: Node, data: pd.DataFrame) -> NDArray[np.float64]:
