@@ -1280,6 +1280,7 @@ class PlsWorkspace:
         else:
             try:
                 f = self._factorise(lambdas)
+                traces = self._inverse_traces(f, theta)
             except _NotPositiveDefiniteError:
                 return np.inf, nan
             head = self._head(f, reml)
@@ -1287,7 +1288,6 @@ class PlsWorkspace:
             u = self._modes(f, head.beta)
             p, K = self._p, len(self._dims)
             W = self._back_substitute(f, [_to_dense(f.off[(K, k)])[:p, :].T for k in range(K)])
-            traces = self._inverse_traces(f, theta)
         u_sq = np.array([float(uk @ uk) for uk in u])
         w_sq = np.zeros(theta.size)
         if reml and self._p:
