@@ -648,3 +648,22 @@ def test_gradient_is_offered_only_for_scalar_terms() -> None:
     rng = np.random.default_rng(5)
     blocks, X, y, *_ = _random_problem(rng, 200, [(rng.integers(0, 20, 200), 20, 2)])
     assert not PlsWorkspace(blocks, X, y).has_gradient
+
+
+def test_small_models_take_one_dense_factorisation_with_the_same_objective(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(8)
+    n = 120
+    fine = rng.integers(0, 12, n)
+    terms = [(fine, 12, 2), (fine // 4, 3, 2), (rng.integers(0, 5, n), 5, 1)]  # q = 35
+    blocks, X, y, w, off, lambdas = _random_problem(rng, n, terms)
+    ws = PlsWorkspace(blocks, X, y, weights=w, offset=off)
+    assert ws.q <= pls.SMALL_DENSE
+    small = [ws.objective(lambdas, reml) for reml in (True, False)]
+    monkeypatch.setattr(pls, "SMALL_DENSE", 0)
+    blocked = [ws.objective(lambdas, reml) for reml in (True, False)]
+    np.testing.assert_allclose(small, blocked, rtol=1e-11)
+    for reml, value in zip((True, False), small, strict=True):
+        ref = dense_reference(blocks, X, y, lambdas, reml, w, off)
+        assert value == pytest.approx(ref["objective"], rel=1e-10)
