@@ -171,7 +171,12 @@ def check_perfect_fit(y: NDArray[np.float64], X: NDArray[np.float64]) -> str | N
 
 
 def check_scale_x(X: NDArray[np.float64], columns: Sequence[str]) -> str | None:
-    sd = X.std(axis=0)
+    return scale_message(X.std(axis=0), columns)
+
+
+def scale_message(sd: NDArray[np.float64], columns: Sequence[str]) -> str | None:
+    """lme4's warning when the standard deviations of the varying fixed-effect columns differ
+    by more than SCALE_RATIO (None when they do not)."""
     varying = sd > 0
     if varying.sum() < 2 or sd[varying].max() / sd[varying].min() <= SCALE_RATIO:
         return None

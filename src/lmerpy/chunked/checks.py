@@ -14,13 +14,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..checks import (
-    SCALE_RATIO,
     Checks,
     apply_severities,
     check_nlev_gt_1,
     check_nlev_gteq_5,
     check_nobs_vs_nlev,
     check_nobs_vs_nre,
+    scale_message,
 )
 from ..crossprod import Moments
 from ..design import RANK_TOLERANCE, RandomEffectsTerm
@@ -100,13 +100,4 @@ def _scale_x(m: Moments, n: int, columns: Sequence[str]) -> str | None:
     var = np.maximum(np.diag(m.gram)[:p] / n - means**2, 0.0)
     sd = np.sqrt(var)
     sd[var <= 1e-14 * np.maximum(np.diag(m.gram)[:p] / n, 1e-300)] = 0.0  # constant columns
-    varying = sd > 0
-    if varying.sum() < 2 or sd[varying].max() / sd[varying].min() <= SCALE_RATIO:
-        return None
-    names = [c for c, keep in zip(columns, varying, strict=True) if keep]
-    big, small = names[int(np.argmax(sd[varying]))], names[int(np.argmin(sd[varying]))]
-    return (
-        f"some predictors are on very different scales ({big} varies over "
-        f"{sd[varying].max() / sd[varying].min():.3g} times as much as {small}): "
-        "consider rescaling them"
-    )
+    return scale_message(sd, columns)
