@@ -107,10 +107,10 @@ def child_fit(folder: Path, formula: str, reml: bool, dense_gib: float) -> dict[
     that it is timed apart and written to ``partial.json`` beside the data before the final
     solve, which also computes every conditional variance), then the fitted model."""
     import lmerpy
-    import lmerpy.pls
-    from lmerpy.chunked.fit import streamed_design
+    import lmerpy.solver.workspace
+    from lmerpy.lmm.chunked import streamed_design
 
-    lmerpy.pls.MAX_DENSE_BYTES = int(dense_gib * 2**30)
+    lmerpy.solver.workspace.MAX_DENSE_BYTES = int(dense_gib * 2**30)
     files = str(folder / "*.parquet")
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()

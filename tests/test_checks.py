@@ -8,7 +8,7 @@ import pytest
 
 import lmerpy
 from lmerpy import Checks
-from lmerpy.checks import DataWarning
+from lmerpy.design.checks import DataWarning
 from lmerpy.errors import DataError
 
 

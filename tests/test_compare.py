@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 import lmerpy
-from lmerpy.compare import ModelComparison, compare
 from lmerpy.errors import DataError
-from lmerpy.level1 import Level1Intervals, level1_intervals
-from lmerpy.ols import OlsResult, lm
-from lmerpy.result import LmerResult
+from lmerpy.kaplan2010.comparison import ModelComparison, compare
+from lmerpy.kaplan2010.level1 import Level1Intervals, level1_intervals
+from lmerpy.kaplan2010.ols import OlsResult, lm
+from lmerpy.lmm.result import LmerResult
 
 LME4 = json.loads((Path(__file__).parent / "reference/report/report_lme4.json").read_text())
 NAMES = ["OLS", "Var. Interc.", "Var. Slope", "HLM"]
@@ -155,6 +155,6 @@ def test_docstring_examples_run() -> None:
     import importlib
 
     module = importlib.import_module(
-        "lmerpy.compare"
+        "lmerpy.kaplan2010.comparison"
     )  # the package exports a function named compare
     assert doctest.testmod(module).failed == 0

@@ -1,4 +1,4 @@
-"""``lmerpy.confint.confint`` against lme4 1.1-31's ``confint.merMod``.
+"""``lmerpy.inference.confint.confint`` against lme4 1.1-31's ``confint.merMod``.
 
 References (see ``reference/README.md``): ``confint_wald`` is ``confint(m, method = "Wald")``
 (lme4's old ``.sig01`` names), ``confint_profile`` is ``confint(m, method = "profile",
@@ -32,9 +32,9 @@ import pytest
 import scipy.stats
 
 import lmerpy
-from lmerpy import confint as ci_module
-from lmerpy.confint import confint
-from lmerpy.result import LmerResult
+from lmerpy.inference import confint as ci_module
+from lmerpy.inference.confint import confint
+from lmerpy.lmm.result import LmerResult
 
 REFERENCE = Path(__file__).parent / "reference"
 CBPP_FIXED = json.loads((REFERENCE / "confint" / "cbpp_weighted_fixed.json").read_text())

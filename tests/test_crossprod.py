@@ -1,4 +1,4 @@
-"""Cross-products of [Z X y] (lmerpy.crossprod): they add up over any split of the rows,
+"""Cross-products of [Z X y] (lmerpy.data.crossproducts): they add up over any split of the rows,
 merge, save and load, and a workspace built from them is the workspace built from the rows."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmerpy import CrossProducts
-from lmerpy.pls import PlsWorkspace, ReBlock
+from lmerpy.solver.workspace import PlsWorkspace, ReBlock
 
 N = 120
 

@@ -34,9 +34,9 @@ import pytest
 import scipy.sparse as sp
 
 import lmerpy
-from lmerpy import ddf
 from lmerpy.errors import FitError
-from lmerpy.result import LmerResult
+from lmerpy.inference import ddf
+from lmerpy.lmm.result import LmerResult
 
 REFERENCE = Path(__file__).parent / "reference"
 LMERTEST = REFERENCE / "lmertest"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from lmerpy.errors import FamilyError
-from lmerpy.family import EPS, binomial, get_family, poisson
+from lmerpy.glmm.family import EPS, binomial, get_family, poisson
 
 REFS: dict[str, Any] = json.loads(
     (Path(__file__).parent / "reference" / "glmer" / "references.json").read_text()

@@ -31,9 +31,9 @@ import pytest
 from scipy import special
 
 import lmerpy
-from lmerpy.family import binomial
-from lmerpy.glmer import glmer
-from lmerpy.glmer_result import GlmerResult
+from lmerpy.glmm.family import binomial
+from lmerpy.glmm.fit import glmer
+from lmerpy.glmm.result import GlmerResult
 from tests.fits import data
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -329,7 +329,7 @@ def test_simulated_binomial_proportions_use_the_trials() -> None:
 
 def test_gradient_check_as_lme4() -> None:
     """lme4's checkConv: warn when min(|g|, |chol(H)⁻¹g|) exceeds 0.002 somewhere."""
-    from lmerpy.glmer import _gradient_check
+    from lmerpy.glmm.fit import _gradient_check
 
     H = np.diag([4.0, 100.0])
     assert _gradient_check(np.array([0.001, -0.001]), H) is None

@@ -21,8 +21,8 @@ from scipy import stats
 
 import lmerpy
 from lmerpy.errors import DataError, FormulaSemanticError
-from lmerpy.level1 import level1_intervals
-from lmerpy.result import LmerResult
+from lmerpy.kaplan2010.level1 import level1_intervals
+from lmerpy.lmm.result import LmerResult
 from tests.fits import data, fit
 
 HLM = "normexam ~ standLRT + (standLRT | school)"
@@ -250,6 +250,6 @@ def test_two_grouping_factors_are_refused() -> None:
 def test_docstring_examples_run() -> None:
     import doctest
 
-    import lmerpy.level1 as module
+    import lmerpy.kaplan2010.level1 as module
 
     assert doctest.testmod(module).failed == 0

@@ -23,7 +23,7 @@ from lmerpy.errors import (
     RankDeficiencyWarning,
     RowsDroppedWarning,
 )
-from lmerpy.ols import OlsResult, lm
+from lmerpy.kaplan2010.ols import OlsResult, lm
 
 REFERENCE = Path(__file__).parent / "reference"
 EXAM_OLS = json.loads((REFERENCE / "exam_ols.json").read_text())
@@ -133,6 +133,6 @@ def test_no_intercept_and_empty_model() -> None:
 def test_docstring_examples_run() -> None:
     import doctest
 
-    import lmerpy.ols as module
+    import lmerpy.kaplan2010.ols as module
 
     assert doctest.testmod(module).failed == 0

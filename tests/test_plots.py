@@ -1,4 +1,4 @@
-"""Figures (``lmerpy.plots``): what each draws, on new figures and on given Axes, and the
+"""Figures (``lmerpy.kaplan2010.plots``): what each draws, on new figures and on given Axes, and the
 PNG files ``lmerpy demo --out`` writes. matplotlib is in the test extra."""
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 
 import lmerpy
-from lmerpy import plots
 from lmerpy.__main__ import main
 from lmerpy.errors import DataError, MissingColumnError
-from lmerpy.level1 import level1_intervals
-from lmerpy.ols import OlsResult, lm
-from lmerpy.plots import caterpillar, fitted_lines, level1_bands
-from lmerpy.report import report_intervals
-from lmerpy.result import LmerResult
+from lmerpy.kaplan2010 import plots
+from lmerpy.kaplan2010.level1 import level1_intervals
+from lmerpy.kaplan2010.ols import OlsResult, lm
+from lmerpy.kaplan2010.plots import caterpillar, fitted_lines, level1_bands
+from lmerpy.kaplan2010.report import report_intervals
+from lmerpy.lmm.result import LmerResult
 
 NINE = ["28", "53", "59", "23", "7", "16", "2", "10", "37"]
 KW = {"x": "standLRT", "y": "normexam", "group": "school"}

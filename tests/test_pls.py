@@ -1,4 +1,4 @@
-"""Tests of the penalized least squares workspace (lmerpy.pls).
+"""Tests of the penalized least squares workspace (lmerpy.solver.workspace).
 
 Reference numbers come from lme4 1.1-31 (R 4.2); each block names the R call that produced it.
 The objective is evaluated at lme4's optimal θ, where it must reproduce lme4's criterion.
@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 import scipy.linalg as sla
 
-from lmerpy import datasets, pls
-from lmerpy.pls import PlsSolution, PlsWorkspace, ReBlock
+from lmerpy import datasets
+from lmerpy.solver import workspace as pls
+from lmerpy.solver.workspace import PlsSolution, PlsWorkspace, ReBlock
 
 # ---------------------------------------------------------------------------------------------
 # Helpers

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import lmerpy
-from lmerpy import pls
+from lmerpy.solver import workspace as pls
 from tests.fits import data
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import lmerpy
-from lmerpy.progress import progress_bar
+from lmerpy._util.progress import progress_bar
 from tests.fits import data
 
 
@@ -61,7 +61,7 @@ def test_missing_optional_extras_say_what_to_install(
     monkeypatch.setattr(builtins, "__import__", without)
     with pytest.raises(lmerpy.errors.MissingDependencyError, match=r"lmerpy\[parquet\]"):
         lmerpy.lmer("y ~ 1 + (1 | g)", str(tmp_path / "data.parquet"))
-    from lmerpy.sources.dask import DaskSource
+    from lmerpy.data.sources.dask import DaskSource
 
     with pytest.raises(lmerpy.errors.MissingDependencyError, match=r"lmerpy\[dask\]"):
         DaskSource(object(), None)

@@ -38,7 +38,7 @@ import pandas as pd
 import pytest
 
 import lmerpy
-from lmerpy.result import LmerResult
+from lmerpy.lmm.result import LmerResult
 
 REFERENCE = Path(__file__).parent / "reference"
 LMM = sorted(

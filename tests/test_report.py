@@ -31,10 +31,10 @@ import pytest
 from scipy import stats
 
 import lmerpy
-from lmerpy.compare import compare
-from lmerpy.level1 import Level1Intervals, level1_intervals
-from lmerpy.ols import OlsResult, lm
-from lmerpy.result import LmerResult
+from lmerpy.kaplan2010.comparison import compare
+from lmerpy.kaplan2010.level1 import Level1Intervals, level1_intervals
+from lmerpy.kaplan2010.ols import OlsResult, lm
+from lmerpy.lmm.result import LmerResult
 
 REPORT = Path(__file__).parent / "reference" / "report"
 TABLES: dict[str, Any] = json.loads((REPORT / "tables.json").read_text())

@@ -1,4 +1,4 @@
-"""The end-to-end report (``lmerpy.report.run_report``): Kaplan (2010)'s tables, the printed
+"""The end-to-end report (``lmerpy.kaplan2010.report.run_report``): Kaplan (2010)'s tables, the printed
 values beside lmerpy's, and the text of the whole report.
 
 The printed values are checked against the transcription in ``reference/report/tables.json``
@@ -22,9 +22,9 @@ import pytest
 from scipy import stats
 
 from lmerpy.errors import MatplotlibMissingError
-from lmerpy.level1 import level1_intervals
-from lmerpy.ols import lm
-from lmerpy.report import ReportResult, printed_tables, report_intervals, run_report
+from lmerpy.kaplan2010.level1 import level1_intervals
+from lmerpy.kaplan2010.ols import lm
+from lmerpy.kaplan2010.report import ReportResult, printed_tables, report_intervals, run_report
 from tests.fits import data, fit
 
 REPORT = Path(__file__).parent / "reference" / "report"
@@ -164,7 +164,7 @@ def test_text_shows_each_table_with_the_printed_and_lmerpy_values() -> None:
 
 def test_repr_and_module_example() -> None:
     assert repr(result()) == "<ReportResult: 16 tables, 0 figures>"
-    import lmerpy.report as module
+    import lmerpy.kaplan2010.report as module
 
     assert doctest.testmod(module).failed == 0
 

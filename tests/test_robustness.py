@@ -96,7 +96,7 @@ def test_response_scaled_by_1e6_and_predictor_by_1e_6_scale_the_results(reml: bo
     base = lmerpy.lmer("Reaction ~ Days + (1 | Subject)", data, reml=reml)
     scaled_data = data.assign(y=data["Reaction"] * 1e6, x=data["Days"] * 1e-6)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", lmerpy.checks.DataWarning)  # the scale hint
+        warnings.simplefilter("ignore", lmerpy.design.checks.DataWarning)  # the scale hint
         scaled = lmerpy.lmer("y ~ x + (1 | Subject)", scaled_data, reml=reml)
     np.testing.assert_allclose(scaled.theta, base.theta, rtol=1e-5)
     assert scaled.sigma == pytest.approx(base.sigma * 1e6, rel=1e-6)

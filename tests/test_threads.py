@@ -1,11 +1,11 @@
-"""BLAS threads inside lmerpy's loops (lmerpy.threads)."""
+"""BLAS threads inside lmerpy's loops (lmerpy._util.threads)."""
 
 from __future__ import annotations
 
 import pytest
 from threadpoolctl import threadpool_info
 
-from lmerpy.threads import one_blas_thread
+from lmerpy._util.threads import one_blas_thread
 
 
 def blas_threads() -> list[int]:

@@ -8,27 +8,26 @@
 """
 
 from . import datasets, errors
-from .anova import anova
-from .api import lmer, refit, update
-from .checks import Checks
-from .chunked.fit import lmer_cross_products
-from .chunked.fitted import write_fitted
-from .chunked.passes import cross_products, scan
-from .chunked.schema import Schema
-from .compare import ModelComparison, compare
-from .crossprod import CrossProducts
+from .data.crossproducts import CrossProducts
+from .data.passes import cross_products, scan
+from .data.schema import Schema
 from .design import Design, lformula
-from .deviance import DevianceFunction, make_deviance
-from .family import Family, binomial, poisson
+from .design.checks import Checks
 from .formula import ModelSpec, parse_formula
-from .glmer import fit_glmm, glformula, glmer
-from .glmer_result import GlmerResult
-from .level1 import Level1Intervals, level1_intervals
-from .ols import OlsResult, lm
+from .glmm.family import Family, binomial, poisson
+from .glmm.fit import fit_glmm, glformula, glmer
+from .glmm.pirls import GlmmDeviance
+from .glmm.result import GlmerResult
+from .inference.lrt import anova
+from .io import restore_fit, save_fit, write_fitted
+from .kaplan2010.comparison import ModelComparison, compare
+from .kaplan2010.level1 import Level1Intervals, level1_intervals
+from .kaplan2010.ols import OlsResult, lm
+from .lmm.chunked import lmer_cross_products
+from .lmm.deviance import DevianceFunction, make_deviance
+from .lmm.fit import lmer, refit, update
+from .lmm.result import LmerResult, make_result
 from .optimize import OptimizerRecord, optimize_deviance
-from .pirls import GlmmDeviance
-from .result import LmerResult, make_result
-from .saved import restore_fit, save_fit
 from .terms import register_term_type
 
 __all__ = [

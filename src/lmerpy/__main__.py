@@ -23,13 +23,14 @@ from typing import Any
 
 import pandas as pd
 
-from . import datasets, plots
-from .api import lmer
+from . import datasets
 from .errors import DataError, LmerpyError
-from .glmer import glmer
-from .glmer_result import GlmerResult
-from .report import run_report
-from .result import LmerResult
+from .glmm.fit import glmer
+from .glmm.result import GlmerResult
+from .kaplan2010 import plots
+from .kaplan2010.report import run_report
+from .lmm.fit import lmer
+from .lmm.result import LmerResult
 
 DEFAULT_FORMULA = "normexam ~ standLRT + (standLRT | school)"
 COMMANDS = ("demo", "fit")

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._util.threads import single_blas_thread
 from .errors import FitError
-from .threads import single_blas_thread
 
 if TYPE_CHECKING:
     from scipy.optimize import OptimizeResult

@@ -1,0 +1,1 @@
+"""Plumbing every layer may use: progress bars and the BLAS thread count."""

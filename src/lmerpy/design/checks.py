@@ -1,0 +1,193 @@
+"""Data checks before a fit, each a small named function with a configurable severity,
+as lme4's ``lmerControl(check.* = ...)`` has them.
+
+A check returns nothing when all is well. Otherwise, by its severity, it raises a
+``DataError`` (``"error"``), warns and keeps the message for the result (``"warning"``),
+or says nothing (``"ignore"``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import DataError, LmerpyWarning
+
+if TYPE_CHECKING:
+    from . import RandomEffectsTerm
+
+__all__ = ["Checks", "DataWarning", "apply_severities", "run_checks"]
+
+Severity = Literal["error", "warning", "ignore"]
+SCALE_RATIO = 1e3  # lme4's checkScaleX threshold on the ratio of column standard deviations
+
+
+class DataWarning(LmerpyWarning):
+    """Something about the data worth knowing that does not stop the fit."""
+
+
+@dataclass(frozen=True)
+class Checks:
+    """Severities of the data checks (lme4: ``lmerControl(check.* = ...)``).
+
+    Attributes:
+        nlev_gt_1: a grouping factor with fewer than 2 levels (``check.nlev.gtr.1``).
+        nlev_gteq_5: one with fewer than 5 levels (``check.nlev.gtreq.5``).
+        nobs_vs_nlev: as many levels as observations (``check.nobs.vs.nlev``).
+        nobs_vs_nre: a term with at least as many random effects as observations
+            (``check.nobs.vs.nRE``).
+        response_constant: a response with no variation.
+        perfect_fit: a response that the fixed effects fit exactly.
+        scale_x: predictors on very different scales (``check.scaleX``).
+    """
+
+    nlev_gt_1: Severity = "error"
+    nlev_gteq_5: Severity = "ignore"
+    nobs_vs_nlev: Severity = "error"
+    nobs_vs_nre: Severity = "error"
+    response_constant: Severity = "error"
+    perfect_fit: Severity = "error"
+    scale_x: Severity = "warning"
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value not in ("error", "warning", "ignore"):
+                raise ValueError(f"Checks.{name} must be 'error', 'warning' or 'ignore'")
+
+
+def run_checks(
+    checks: Checks,
+    y: NDArray[np.float64],
+    X: NDArray[np.float64],
+    x_columns: Sequence[str],
+    terms: Sequence[RandomEffectsTerm],
+    *,
+    generalized: bool = False,
+) -> list[str]:
+    """Run every check; return the messages of those that warned.
+
+    For a generalized model (lme4's ``glmerControl``) a grouping factor may have one level
+    per observation (an observation-level random effect), and there is no perfect-fit
+    check: a generalized model has no residual variance to vanish."""
+    nobs = len(y)
+    found = [
+        (checks.nlev_gt_1, check_nlev_gt_1(terms)),
+        (checks.nlev_gteq_5, check_nlev_gteq_5(terms)),
+        (checks.nobs_vs_nlev, check_nobs_vs_nlev(terms, nobs, allow_n=generalized)),
+        (checks.nobs_vs_nre, check_nobs_vs_nre(terms, nobs, allow_n=generalized)),
+        (checks.response_constant, check_response_constant(y)),
+        (checks.perfect_fit, None if generalized else check_perfect_fit(y, X)),
+        (checks.scale_x, check_scale_x(X, x_columns)),
+    ]
+    return apply_severities(found, stacklevel=5)
+
+
+def apply_severities(found: Sequence[tuple[Severity, str | None]], stacklevel: int) -> list[str]:
+    """Raise, warn (keeping the message) or ignore each check's finding by its severity;
+    ``stacklevel`` is warnings.warn's, counted from this function."""
+    messages = []
+    for severity, message in found:
+        if message is None or severity == "ignore":
+            continue
+        if severity == "error":
+            raise DataError(message)
+        warnings.warn(message, DataWarning, stacklevel=stacklevel)
+        messages.append(message)
+    return messages
+
+
+def check_nlev_gt_1(terms: Sequence[RandomEffectsTerm]) -> str | None:
+    bad = [t.group for t in terms if t.factor.n_levels < 2]
+    if not bad:
+        return None
+    return (
+        f"grouping factor {_names(bad)} has only one level in the data; a random effect needs "
+        "at least 2 levels (lme4: grouping factors must have > 1 sampled level)"
+    )
+
+
+def check_nlev_gteq_5(terms: Sequence[RandomEffectsTerm]) -> str | None:
+    bad = [t.group for t in terms if t.factor.n_levels < 5]
+    if not bad:
+        return None
+    return (
+        f"grouping factor {_names(bad)} has fewer than 5 levels: its variance is poorly estimated"
+    )
+
+
+def check_nobs_vs_nlev(
+    terms: Sequence[RandomEffectsTerm], nobs: int, *, allow_n: bool = False
+) -> str | None:
+    limit = nobs + 1 if allow_n else nobs
+    bad = [t.group for t in terms if t.factor.n_levels >= limit]
+    if not bad:
+        return None
+    return (
+        f"grouping factor {_names(bad)} has as many levels as there are observations ({nobs}), "
+        "so its variance cannot be told from the residual variance; drop that term"
+    )
+
+
+def check_nobs_vs_nre(
+    terms: Sequence[RandomEffectsTerm], nobs: int, *, allow_n: bool = False
+) -> str | None:
+    """Unstructured and diagonal terms only: there each random effect has a variance of its
+    own, which one observation per effect cannot tell from the residual variance; the
+    correlations of ``cs`` and ``ar1`` tie the variances down."""
+    for term in terms:
+        if term.term_type.name not in {"us", "diag"}:
+            continue
+        n_re = term.factor.n_levels * len(term.columns)
+        if n_re > nobs or (n_re == nobs and not allow_n):
+            return (
+                f"the term {term.spec} has {n_re} random effects for {nobs} observations; "
+                "its variance parameters and the residual variance are probably "
+                "unidentifiable: simplify the term"
+            )
+    return None
+
+
+def check_response_constant(y: NDArray[np.float64]) -> str | None:
+    if len(y) and np.ptp(y) == 0:
+        return f"the response is constant ({y[0]:g} in every row): there is nothing to model"
+    return None
+
+
+def check_perfect_fit(y: NDArray[np.float64], X: NDArray[np.float64]) -> str | None:
+    if not len(y) or np.ptp(y) == 0:
+        return None  # the constant-response check speaks for this case
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    if np.linalg.norm(y - X @ beta) > 1e-10 * np.linalg.norm(y):
+        return None
+    return (
+        "the fixed effects fit the response exactly: no variation is left for the random "
+        "effects or the residual"
+    )
+
+
+def check_scale_x(X: NDArray[np.float64], columns: Sequence[str]) -> str | None:
+    return scale_message(X.std(axis=0), columns)
+
+
+def scale_message(sd: NDArray[np.float64], columns: Sequence[str]) -> str | None:
+    """lme4's warning when the standard deviations of the varying fixed-effect columns differ
+    by more than SCALE_RATIO (None when they do not)."""
+    varying = sd > 0
+    if varying.sum() < 2 or sd[varying].max() / sd[varying].min() <= SCALE_RATIO:
+        return None
+    names = [c for c, keep in zip(columns, varying, strict=True) if keep]
+    big, small = names[int(np.argmax(sd[varying]))], names[int(np.argmin(sd[varying]))]
+    return (
+        f"some predictors are on very different scales ({big} varies over "
+        f"{sd[varying].max() / sd[varying].min():.3g} times as much as {small}): "
+        "consider rescaling them"
+    )
+
+
+def _names(groups: list[str]) -> str:
+    return ", ".join(f"'{g}'" for g in groups)

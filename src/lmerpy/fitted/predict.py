@@ -1,0 +1,172 @@
+"""Predictions and simulations from a fit (lme4's ``predict.merMod``, ``simulate.merMod``)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from formulaic.errors import FormulaicWarning
+from numpy.typing import NDArray
+
+from ..design import RandomEffectsTerm
+from ..design.grouping import level_labels
+from ..design.matrices import evaluate
+from ..errors import DataError, FormulaSemanticError, MissingColumnError
+from ..formula import parse_formula
+from ..formula.spec import variables_of
+
+if TYPE_CHECKING:
+    from ..lmm.result import LmerResult
+    from .base import MixedModelResult
+
+__all__ = ["predict", "simulate"]
+
+ReForm = str | bool | None
+
+
+def predict(
+    fit: MixedModelResult,
+    newdata: pd.DataFrame | None = None,
+    re_form: ReForm = None,
+    allow_new_levels: bool = False,
+) -> pd.Series:
+    """Predictions on the response scale (lme4: ``predict(m, newdata, re.form, allow.new.levels)``).
+
+    ``re_form=None`` uses every random-effect term; ``"~0"`` or ``False`` none (population
+    level); a formula such as ``"~ (1 | school)"`` the terms it names. A level of a grouping
+    factor not seen in the fit is an error naming it, unless ``allow_new_levels`` is true,
+    when its random effects are zero; it is never an error for population-level predictions.
+    """
+    terms = _chosen_terms(fit, re_form)
+    if newdata is None:
+        frame, rows = None, fit.design.rows
+        X, offset = fit.design.X, fit.design.offset
+    else:
+        frame, rows = _frame(fit, newdata, terms), newdata.index
+        X, offset = _fixed_part(fit, frame), _offsets(fit, frame)
+    eta = X @ fit.fixef.to_numpy() + (0.0 if offset is None else offset)
+    for term in terms:
+        eta = eta + _random_part(fit, term, frame, allow_new_levels)
+    return pd.Series(eta, index=rows, name="predict")
+
+
+def simulate(
+    fit: LmerResult, nsim: int = 1, seed: int | np.random.Generator | None = None
+) -> pd.DataFrame:
+    """Responses simulated from the fitted model, new random effects each time
+    (lme4: ``simulate(m, nsim, seed)``, with ``use.u = FALSE``). Columns ``sim_1`` ..."""
+    rng = np.random.default_rng(seed)
+    design, sigma = fit.design, fit.sigma
+    mean = design.X @ fit.fixef.to_numpy() + (0.0 if design.offset is None else design.offset)
+    scale = sigma / np.sqrt(design.weights) if design.weights is not None else sigma
+    sims = {}
+    for k in range(nsim):
+        y = mean + scale * rng.standard_normal(design.nobs)
+        for term, factor in zip(design.terms, fit.devfun.lambdas(fit.record.final), strict=True):
+            u = sigma * rng.standard_normal((term.factor.n_levels, len(term.columns)))
+            y = y + _term_contribution(term.lhs.values, term.factor.codes, u @ factor.T)
+        sims[f"sim_{k + 1}"] = y
+    return pd.DataFrame(sims, index=design.rows)
+
+
+def _chosen_terms(fit: MixedModelResult, re_form: ReForm) -> list[RandomEffectsTerm]:
+    terms = list(fit.design.terms)
+    if re_form is None or re_form is True:
+        return terms
+    if re_form is False or (isinstance(re_form, str) and re_form.replace(" ", "") in {"~0", "NA"}):
+        return []
+    spec = parse_formula(re_form)
+    wanted = [(rt.group, tuple(map(str, rt.lhs.terms)), rt.lhs.intercept) for rt in spec.random]
+    chosen = [
+        t for t in terms if (t.spec.group, tuple(map(str, t.spec.lhs.terms)), t.spec.lhs.intercept)
+        in wanted
+    ]  # fmt: skip
+    if len(chosen) < len(wanted):
+        raise FormulaSemanticError(
+            "re_form names a random-effect term the model does not have; the model's terms: "
+            + " + ".join(str(t.spec) for t in terms),
+            re_form,
+            0,
+            len(re_form),
+        )
+    return chosen
+
+
+def _frame(
+    fit: MixedModelResult, newdata: pd.DataFrame, terms: list[RandomEffectsTerm]
+) -> pd.DataFrame:
+    if not isinstance(newdata, pd.DataFrame):
+        raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
+    spec = fit.design.spec
+    needed = [f for t in spec.fixed.terms for f in t.factors] + list(spec.offsets)
+    names = {n for node in needed for n in variables_of(node)}
+    for term in terms:
+        names |= {n for t in term.spec.lhs.terms for f in t.factors for n in variables_of(f)}
+        names |= set(term.spec.group)
+    missing = sorted(names - set(map(str, newdata.columns)))
+    if missing:
+        raise MissingColumnError(
+            f"newdata lacks the column(s) the prediction needs: {', '.join(missing)}", missing[0]
+        )
+    return newdata
+
+
+def _fixed_part(fit: MixedModelResult, frame: pd.DataFrame) -> NDArray[np.float64]:
+    full = _encode(fit.design.fixed.on, frame, "the fixed effects")
+    keep = [fit.design.fixed.columns.index(c) for c in fit.design.x_columns]
+    return full[:, keep]
+
+
+def _offsets(fit: MixedModelResult, frame: pd.DataFrame) -> NDArray[np.float64] | None:
+    if not fit.design.spec.offsets:
+        return None
+    return np.asarray(
+        np.sum([evaluate(node, frame) for node in fit.design.spec.offsets], axis=0),
+        dtype=np.float64,
+    )
+
+
+def _encode(encoder: object, frame: pd.DataFrame, what: str) -> NDArray[np.float64]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FormulaicWarning)
+        try:
+            return encoder(frame)  # type: ignore[operator, no-any-return]
+        except Exception as exc:  # a level the fit never saw, or a value formulaic rejects
+            raise DataError(f"cannot encode {what} of newdata: {exc}") from None
+
+
+def _random_part(
+    fit: MixedModelResult, term: RandomEffectsTerm, frame: pd.DataFrame | None, allow_new: bool
+) -> NDArray[np.float64]:
+    modes = fit.ranef[term.group][term.columns].to_numpy()
+    if frame is None:
+        return _term_contribution(term.lhs.values, term.factor.codes, modes)
+    lhs = _encode(term.lhs.on, frame, f"the random term {term.spec}")
+    labels = _labels(frame, term.spec.group)
+    codes = pd.Index(term.factor.levels).get_indexer(labels)
+    new = sorted(set(labels[(codes < 0) & pd.notna(labels)]))
+    if new and not allow_new:
+        raise DataError(
+            f"new levels of {term.group} in newdata: {', '.join(map(str, new[:10]))}"
+            f"{' ...' if len(new) > 10 else ''}; pass allow_new_levels=True to predict them "
+            "at the population level"
+        )
+    padded = np.vstack([modes, np.zeros((1, modes.shape[1]))])  # new levels -> zero effects
+    return _term_contribution(lhs, np.where(codes < 0, len(modes), codes), padded)
+
+
+def _labels(frame: pd.DataFrame, group: tuple[str, ...]) -> NDArray[np.object_]:
+    parts = [np.asarray(level_labels(frame[g]).astype(object)) for g in group]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = np.array([f"{a}:{b}" for a, b in zip(joined, part, strict=True)], dtype=object)
+    return joined
+
+
+def _term_contribution(
+    lhs: NDArray[np.float64], codes: NDArray[np.int64], effects: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Row-wise Σ_j lhs[i, j] * effects[codes[i], j]: one term's Z b without forming Z."""
+    return np.asarray(np.einsum("ij,ij->i", lhs, effects[codes]), dtype=np.float64)

@@ -1,0 +1,19 @@
+"""Generalized linear mixed models (lme4's ``glmer``) in lme4's modular steps: ``fit``
+(``glformula``, ``fit_glmm``, ``glmer``), ``pirls`` (θ, β -> Laplace or quadrature deviance),
+``family`` (response distributions and links) and ``result`` (``GlmerResult``)."""
+
+from .family import Family, binomial, poisson
+from .fit import fit_glmm, glformula, glmer
+from .pirls import GlmmDeviance
+from .result import GlmerResult
+
+__all__ = [
+    "Family",
+    "GlmerResult",
+    "GlmmDeviance",
+    "binomial",
+    "fit_glmm",
+    "glformula",
+    "glmer",
+    "poisson",
+]

@@ -1,0 +1,250 @@
+"""LmerResult: a fitted linear mixed model with lme4's accessors, as attributes.
+
+Built once by ``make_result`` (lme4's ``mkMerMod``) and never changed. Costly pieces
+(conditional variances, fitted values) are computed on first use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+from numpy.typing import ArrayLike, NDArray
+
+from ..design import Design
+from ..errors import DataError
+from ..fitted.base import MixedModelResult, fit_warnings
+from ..fitted.predict import predict, simulate
+from ..fitted.printing import format_fit
+from ..fitted.summary import Summary, summarize
+from ..fitted.tidy import tidy
+from ..optimize import OptimizerRecord
+from ..solver import PlsSolution
+from .deviance import DevianceFunction
+
+__all__ = ["LmerResult", "make_result"]
+
+
+@dataclass(frozen=True, repr=False)
+class LmerResult(MixedModelResult):
+    """A fitted linear mixed model (lme4's ``merMod``).
+
+    Attributes (all lme4-named; groups as lme4 names them, e.g. ``cask:batch``):
+        fixef: fixed-effect estimates, a Series (``fixef(m)``).
+        vcov: their covariance, a DataFrame (``vcov(m)``).
+        theta: relative covariance parameters in lme4's order (``getME(m, "theta")``).
+        sigma: residual standard deviation (``sigma(m)``).
+        varcorr: ``as.data.frame(VarCorr(m))``: group, var1, var2, vcov, sdcor.
+        ranef: group -> DataFrame of conditional modes (``ranef(m)``).
+        ranef_condvar: group -> (levels, k, k) conditional covariances
+            (``attr(ranef(m, condVar = TRUE)[[g]], "postVar")``, levels first).
+        coef: group -> DataFrame of fixef + ranef per level (``coef(m)``).
+        loglik, aic, bic: ``logLik(m)``, ``AIC(m)``, ``BIC(m)`` (REML fits: the REML values).
+        deviance: ML fits: -2 logLik; REML fits: ``deviance(m, REML = FALSE)``.
+        reml_criterion: ``REMLcrit(m)`` for REML fits, None for ML fits.
+        fitted, residuals: Series indexed by the data rows used.
+        nobs, dropped_rows, ngroups, is_singular, converged, messages: as their names say.
+    """
+
+    design: Design
+    devfun: DevianceFunction
+    record: OptimizerRecord
+    solution: PlsSolution
+    reml: bool
+    messages: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        kind = "REML criterion" if self.reml else "deviance"
+        return (
+            f"<LmerResult {self.design.spec.formula!r}: {kind} {self.objective:.4f}, "
+            f"{self.nobs} obs>"
+        )
+
+    def __str__(self) -> str:
+        return format_fit(self)
+
+    # ---- parameters ------------------------------------------------------------------------
+    @property
+    def sigma(self) -> float:
+        return self.solution.sigma
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        rx_inv = scipy.linalg.solve_triangular(self.solution.RX, np.eye(len(self.solution.beta)))
+        cols = self.design.x_columns
+        return pd.DataFrame(self.sigma**2 * rx_inv @ rx_inv.T, index=cols, columns=cols)
+
+    # ---- fit criteria -------------------------------------------------------------------------
+    @property
+    def npar(self) -> int:
+        """Parameters counted by ``logLik``'s df: β, θ and σ."""
+        return len(self.solution.beta) + len(self.record.final) + 1
+
+    @property
+    def objective(self) -> float:
+        """The criterion minimised: REML criterion or ML deviance."""
+        return self.record.f_final
+
+    @property
+    def loglik(self) -> float:
+        return -self.objective / 2
+
+    @property
+    def aic(self) -> float:
+        return self.objective + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return self.objective + self.npar * math.log(self.nobs)
+
+    @property
+    def reml_criterion(self) -> float | None:
+        return self.objective if self.reml else None
+
+    @cached_property
+    def deviance(self) -> float:
+        if not self.reml:
+            return self.objective
+        return self.devfun.solve(self.record.final, reml=False).objective
+
+    @property
+    def df_residual(self) -> int:
+        return self.nobs - self.npar
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        rows = self._varcorr_rows()
+        rows.append(
+            {"group": "Residual", "var1": None, "var2": None, "vcov": self.sigma**2,
+             "sdcor": self.sigma}
+        )  # fmt: skip
+        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+
+    # ---- hooks of MixedModelResult ----------------------------------------------------------
+    @property
+    def _beta(self) -> NDArray[np.float64]:
+        return self.solution.beta
+
+    @property
+    def _modes(self) -> NDArray[np.float64]:
+        return self.solution.b
+
+    @cached_property
+    def _condvar(self) -> list[NDArray[np.float64]]:
+        """Computed on first use: for crossed factors they can cost more than the fit."""
+        if self.solution.condvar is not None:
+            return self.solution.condvar
+        lambdas = self.devfun.lambdas(self.record.final)
+        return [self.sigma**2 * cv for cv in self.devfun.workspace.conditional_variances(lambdas)]
+
+    @property
+    def _covariance_scale(self) -> float:
+        return self.sigma**2
+
+    @property
+    def _theta_names(self) -> list[str]:
+        return self.devfun.theta_names
+
+    def _term_thetas(self) -> list[NDArray[np.float64]]:
+        return list(self.devfun.term_thetas(self.record.final))
+
+    # ---- inference, prediction, refitting (each a call into its own module) ------------------
+    def summary(self, ddf: str = "satterthwaite") -> Summary:
+        """lme4's ``summary(m)`` with lmerTest's df and p-values; print it, or show it in a
+        notebook (``_repr_html_``) or a report (``to_markdown()``)."""
+        return summarize(self, ddf)
+
+    def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Estimate, Std. Error, df, t value, Pr(>|t|) (lmerTest: ``summary(m)$coefficients``);
+        ``ddf`` is ``"satterthwaite"``, ``"kenward-roger"`` or ``"residual"``."""
+        from ..inference.ddf import coef_table
+
+        return coef_table(self, ddf)
+
+    def anova(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Type III F tests of the fixed terms (lmerTest: ``anova(m)``)."""
+        from ..inference.ddf import anova_type3
+
+        return anova_type3(self, ddf)
+
+    def confint(self, method: str = "profile", level: float = 0.95, **options: Any) -> pd.DataFrame:
+        """Confidence intervals (lme4: ``confint(m, method, level, oldNames = FALSE)``):
+        ``"profile"``, ``"wald"`` or ``"boot"`` (``nsim``, ``seed``, ``progress``)."""
+        from ..inference.confint import confint
+
+        return confint(self, method, level, **options)
+
+    def predict(
+        self,
+        newdata: pd.DataFrame | None = None,
+        re_form: str | bool | None = None,
+        allow_new_levels: bool = False,
+    ) -> pd.Series:
+        """Predictions (lme4: ``predict(m, newdata, re.form, allow.new.levels)``)."""
+        if newdata is None:
+            self._require_rows("predictions on the data")
+        return predict(self, newdata, re_form, allow_new_levels)
+
+    def simulate(
+        self, nsim: int = 1, seed: int | np.random.Generator | None = None
+    ) -> pd.DataFrame:
+        """Simulated responses (lme4: ``simulate(m, nsim, seed)``)."""
+        self._require_rows("simulated responses")
+        return simulate(self, nsim, seed)
+
+    def refit(self, response: ArrayLike | None = None) -> LmerResult:
+        """The same model fitted to a new response (lme4: ``refit(m, newresp)``)."""
+        from .fit import refit
+
+        return refit(self, response)
+
+    def refit_ml(self) -> LmerResult:
+        """The same model fitted by maximum likelihood (lme4: ``refitML(m)``)."""
+        from .fit import refit
+
+        return self if not self.reml else refit(self, reml=False)
+
+    def update(self, formula: str | None = None, *, reml: bool | None = None) -> LmerResult:
+        """A changed model on the same data (lme4: ``update(m, . ~ . - x)``)."""
+        from .fit import update
+
+        return update(self, formula, reml=reml)
+
+    def tidy(self, effects: str = "fixed", ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Long frames as broom.mixed's ``tidy(m, effects)``: fixed, ran_pars, ran_vals."""
+        return tidy(self, effects, ddf)
+
+    # ---- per observation ------------------------------------------------------------------------
+    @cached_property
+    def fitted(self) -> pd.Series:
+        self._require_rows("fitted values")
+        return pd.Series(self.solution.fitted, index=self.design.rows, name="fitted")
+
+    @cached_property
+    def residuals(self) -> pd.Series:
+        self._require_rows("residuals")
+        return pd.Series(self.design.y - self.solution.fitted, index=self.design.rows, name="resid")
+
+    def _require_rows(self, what: str) -> None:
+        if self.design.streamed_rows is not None:
+            raise DataError(
+                f"the {what} of a fit to data read in chunks are not kept in memory: "
+                "lmerpy.write_fitted(fit, data, path) writes them to Parquet"
+            )
+
+
+def make_result(devfun: DevianceFunction, record: OptimizerRecord) -> LmerResult:
+    """Assemble the fitted model at the optimizer's θ (lme4: ``mkMerMod``).
+
+    Warns, and keeps the message, for a singular fit and for non-convergence."""
+    solution = devfun.solve(record.final, condvar=False)
+    messages = list(devfun.design.messages) + list(record.messages)
+    result = LmerResult(devfun.design, devfun, record, solution, devfun.reml, ())
+    hint = "rescaling predictors, or another optimizer (optimizer='lbfgsb'), may help"
+    messages += fit_warnings(result, hint, stacklevel=4)
+    return LmerResult(devfun.design, devfun, record, solution, devfun.reml, tuple(messages))

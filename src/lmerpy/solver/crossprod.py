@@ -1,0 +1,141 @@
+"""The blocks of [Z X y]'W[Z X y] and the kernels that form them from rows.
+
+Both input paths meet here: the in-memory workspace forms its blocks from the rows with these
+kernels, and the chunked path adds the same blocks up over chunks (``lmerpy.CrossProducts``).
+``BlockProducts`` is what the workspace reads from such a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+__all__ = ["BlockProducts", "Moments", "ReBlock"]
+
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ReBlock:
+    """One random-effects term on some rows: level codes and the term's model matrix."""
+
+    codes: IntArray
+    """int64 (n,): level index 0..n_levels-1 of the grouping factor for each row."""
+    n_levels: int
+    lhs: FloatArray
+    """float64 (n, p): the term's left-hand model matrix (e.g. columns [1, Days])."""
+
+
+@dataclass(frozen=True, eq=False)
+class Moments:
+    """Unweighted sums the data checks and lme4's starting values need (raw y, no offset).
+
+    Attributes:
+        gram: [X y]'[X y], (p + 1, p + 1).
+        sums: column sums of [X y], (p + 1,).
+        y_min, y_max: range of the response.
+        level_counts: per term, rows per level, (n_levels,).
+        level_y: per term, the sum of y per level, (n_levels,).
+    """
+
+    gram: FloatArray
+    sums: FloatArray
+    y_min: float
+    y_max: float
+    level_counts: tuple[FloatArray, ...]
+    level_y: tuple[FloatArray, ...]
+
+    def __add__(self, other: Moments) -> Moments:
+        return Moments(
+            self.gram + other.gram,
+            self.sums + other.sums,
+            min(self.y_min, other.y_min),
+            max(self.y_max, other.y_max),
+            tuple(a + b for a, b in zip(self.level_counts, other.level_counts, strict=True)),
+            tuple(a + b for a, b in zip(self.level_y, other.level_y, strict=True)),
+        )
+
+
+class BlockProducts(Protocol):
+    """The cross-products a workspace is built from (``lmerpy.CrossProducts`` is one)."""
+
+    @property
+    def n(self) -> int: ...
+    @property
+    def sum_log_w(self) -> float: ...
+    @property
+    def diag(self) -> tuple[FloatArray, ...]: ...
+    @property
+    def off(self) -> Mapping[Pair, sp.csr_matrix]: ...
+    @property
+    def pairs(self) -> Mapping[Pair, sp.csr_matrix]: ...
+    @property
+    def zxy(self) -> tuple[FloatArray, ...]: ...
+    @property
+    def xy(self) -> FloatArray: ...
+    @property
+    def n_levels(self) -> list[int]: ...
+    @property
+    def dims(self) -> list[int]: ...
+    @property
+    def p(self) -> int: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# The kernel
+# ---------------------------------------------------------------------------------------------
+
+
+def canonical(A: sp.csr_matrix) -> sp.csr_matrix:
+    """A with duplicates summed and indices sorted (in place)."""
+    A.sum_duplicates()
+    A.sort_indices()
+    return A
+
+
+def z_matrix(block: ReBlock) -> sp.csr_matrix:
+    """The n × (n_levels p) model matrix of one term (level-major columns)."""
+    n, p = block.lhs.shape
+    indices = (block.codes[:, None] * p + np.arange(p)).ravel()
+    indptr = np.arange(0, n * p + 1, p)
+    return sp.csr_matrix((block.lhs.ravel().copy(), indices, indptr), shape=(n, block.n_levels * p))
+
+
+def lhs_products(lhs_j: FloatArray, lhs_i: FloatArray) -> FloatArray | None:
+    """lhs_j[r, a] lhs_i[r, b] for every row, flattened (r, a, b); None when all are 1
+    (random intercepts), so that the weights are the products."""
+    products = (lhs_j[:, :, None] * lhs_i[:, None, :]).ravel()
+    return None if lhs_j.shape[1] == lhs_i.shape[1] == 1 and np.all(products == 1.0) else products
+
+
+def weighted(w: FloatArray, products: FloatArray | None) -> FloatArray:
+    """w_r lhs_j[r, a] lhs_i[r, b], flattened (r, a, b)."""
+    if products is None or w.size == 0:
+        return w if products is None else products
+    return (products.reshape(w.size, -1) * w[:, None]).ravel()
+
+
+def diag_cross(block: ReBlock, w: FloatArray, products: FloatArray | None) -> FloatArray:
+    """The level blocks of Z_i'WZ_i, shape (n_levels, p, p); ``products`` is the block's
+    `lhs_products` with itself (a caller that reweights keeps them)."""
+    m, p = block.n_levels, block.lhs.shape[1]
+    values = weighted(w, products).reshape(-1, p * p)
+    out = np.empty((m, p * p))
+    for ac in range(p * p):
+        out[:, ac] = np.bincount(block.codes, weights=values[:, ac], minlength=m)
+    return out.reshape(m, p, p)
+
+
+def level_pairs(bj: ReBlock, bi: ReBlock) -> sp.csr_matrix:
+    """Rows shared by each pair of levels of two terms, (n_levels_j, n_levels_i)."""
+    ones = np.ones(bj.codes.size)
+    P = sp.csr_matrix((ones, (bj.codes, bi.codes)), shape=(bj.n_levels, bi.n_levels))
+    return canonical(P)
