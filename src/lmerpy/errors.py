@@ -7,10 +7,16 @@ message shows the formula with a caret under the problem.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 __all__ = [
+    "ArgumentError",
     "ConvergenceWarning",
     "DataError",
     "DataSourceError",
+    "DataWarning",
     "DegenerateModelError",
     "FamilyError",
     "FitError",
@@ -25,9 +31,11 @@ __all__ = [
     "MissingDependencyError",
     "ModelTooLargeError",
     "PirlsError",
+    "SeparationError",
     "RankDeficiencyWarning",
     "RowsDroppedWarning",
     "SingularFitWarning",
+    "warn",
 ]
 
 _CONTEXT = 60  # characters of formula shown either side of the caret
@@ -95,6 +103,11 @@ class FormulaLimitError(FormulaError):
     """The formula exceeds a resource limit (length, nesting depth, power, terms)."""
 
 
+class ArgumentError(LmerpyError, ValueError):
+    """An argument of an lmerpy function has a value or type it does not accept (an unknown
+    ``ddf`` or ``method``, a level outside (0, 1), ...); the message lists what is accepted."""
+
+
 class DataError(LmerpyError, ValueError):
     """The data do not fit the formula: a missing column, an unusable grouping factor,
     a response that is not numeric, no rows left after dropping missing values."""
@@ -154,8 +167,17 @@ class PirlsError(FitError):
     failed: the deviance rose under every step-halving, became NaN, or did not settle."""
 
 
+class SeparationError(FitError):
+    """The responses are (quasi-)completely separated by the fixed effects: along some
+    direction of β the likelihood keeps increasing, so its maximum lies at infinity."""
+
+
 class LmerpyWarning(UserWarning):
     """Root of the warnings lmerpy issues; each is also kept on the result."""
+
+
+class DataWarning(LmerpyWarning):
+    """Something about the data worth knowing that does not stop the fit."""
 
 
 class SingularFitWarning(LmerpyWarning):
@@ -173,3 +195,17 @@ class RankDeficiencyWarning(LmerpyWarning):
 
 class RowsDroppedWarning(LmerpyWarning):
     """Rows with missing values in a used variable were dropped before fitting."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message: str, category: type[Warning] = LmerpyWarning) -> None:
+    """Issue a warning that points at the first line outside lmerpy: the user's call,
+    however many layers of lmerpy lie between it and here."""
+    frame = sys._getframe(1)
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

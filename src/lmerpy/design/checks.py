@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import DataError, LmerpyWarning
+from ..errors import DataError, DataWarning, LmerpyWarning
 
 if TYPE_CHECKING:
     from . import RandomEffectsTerm
@@ -25,10 +25,6 @@ __all__ = ["Checks", "DataWarning", "apply_severities", "run_checks"]
 
 Severity = Literal["error", "warning", "ignore"]
 SCALE_RATIO = 1e3  # lme4's checkScaleX threshold on the ratio of column standard deviations
-
-
-class DataWarning(LmerpyWarning):
-    """Something about the data worth knowing that does not stop the fit."""
 
 
 @dataclass(frozen=True)
