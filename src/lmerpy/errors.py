@@ -31,9 +31,9 @@ __all__ = [
     "MissingDependencyError",
     "ModelTooLargeError",
     "PirlsError",
-    "SeparationError",
     "RankDeficiencyWarning",
     "RowsDroppedWarning",
+    "SeparationError",
     "SingularFitWarning",
     "warn",
 ]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import DataError, DataWarning, LmerpyWarning
+from ..errors import DataError, DataWarning
 
 if TYPE_CHECKING:
     from . import RandomEffectsTerm
