@@ -253,12 +253,14 @@ def test_cbind_is_binomial_only() -> None:
     assert "^" in str(info.value)
 
 
-def test_pirls_failure_is_a_fit_error() -> None:
-    """Complete separation: the deviance can always fall by pushing η to infinity."""
+def test_complete_separation_is_a_fit_error() -> None:
+    """Complete separation: the deviance can always fall by pushing η to infinity. It is
+    found before fitting (it used to surface as a PIRLS failure)."""
     frame = pd.DataFrame({"x": np.r_[np.zeros(20), np.ones(20)], "g": np.tile(np.arange(5), 8)})
     frame["y"] = frame["x"]
-    with pytest.raises(lmerpy.errors.PirlsError, match="separation"):
+    with pytest.raises(lmerpy.errors.SeparationError, match="^complete separation") as info:
         glmer("y ~ x + (1 | g)", frame, "binomial")
+    assert isinstance(info.value, lmerpy.errors.FitError)
 
 
 # ---- inference ---------------------------------------------------------------------------------

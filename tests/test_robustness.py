@@ -79,13 +79,16 @@ def test_fuzzed_data_give_only_lmerpy_errors_in_glmer(
     assert np.isfinite(fit.objective)
 
 
-def test_a_degenerate_poisson_fit_is_a_fit_error_not_a_linalg_error() -> None:
-    # found by the fuzzing above: the fixed-effects block is singular at the optimum
+def test_a_separated_poisson_fit_is_a_separation_error_on_every_machine() -> None:
+    # found by the fuzzing above: zero counts wherever x = 0, so beta_x -> +inf and the
+    # intercept -> -inf; the optimizer used to stop at a BLAS-dependent point (a fit with
+    # warnings on one kernel, a singular fixed-effects system on another). The data are
+    # refused before any optimization, by a test that involves no BLAS call.
     frame = pd.DataFrame({"y": [2, 0, 0, 1], "x": [2, 0, 0, 2], "g": [0, 0, 0, 1]})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LmerpyWarning)
-        with pytest.raises(lmerpy.errors.FitError, match="not positive definite at the optimum"):
-            lmerpy.glmer("y ~ x + (1 | g)", frame, family="poisson")
+    with pytest.raises(lmerpy.errors.SeparationError, match="quasi-complete separation") as info:
+        lmerpy.glmer("y ~ x + (1 | g)", frame, family="poisson")
+    assert isinstance(info.value, lmerpy.errors.FitError)
+    assert "(Intercept), x" in str(info.value) and "2 rows with zero counts" in str(info.value)
 
 
 @pytest.mark.parametrize("reml", [True, False])

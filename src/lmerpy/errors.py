@@ -13,6 +13,7 @@ import warnings
 
 __all__ = [
     "ArgumentError",
+    "ArgumentTypeError",
     "ConvergenceWarning",
     "DataError",
     "DataSourceError",
@@ -104,8 +105,13 @@ class FormulaLimitError(FormulaError):
 
 
 class ArgumentError(LmerpyError, ValueError):
-    """An argument of an lmerpy function has a value or type it does not accept (an unknown
-    ``ddf`` or ``method``, a level outside (0, 1), ...); the message lists what is accepted."""
+    """An argument of an lmerpy function has a value it does not accept (an unknown ``ddf``
+    or ``method``, a level outside (0, 1), ...); the message says what is accepted."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of an lmerpy function has a type it does not accept (a formula that is
+    not a string, a term option that is not TRUE or FALSE)."""
 
 
 class DataError(LmerpyError, ValueError):

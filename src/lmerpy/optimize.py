@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._util.threads import single_blas_thread
-from .errors import FitError
+from .errors import ArgumentError, FitError
 
 if TYPE_CHECKING:
     from scipy.optimize import OptimizeResult
@@ -135,7 +135,7 @@ def optimize_deviance(
     run = _RUNNERS.get(optimizer)
     if run is None:
         choices = ", ".join(["auto", *_RUNNERS])
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose from {choices}")
+        raise ArgumentError(f"unknown optimizer {optimizer!r}; choose from {choices}")
     messages: list[str] = []
     step = None if initial_step is None else np.asarray(initial_step, dtype=np.float64)
     settings = _Settings(step, xtol, ftol)

@@ -164,7 +164,7 @@ class CrossProducts:
     def __add__(self, other: CrossProducts) -> CrossProducts:
         """The cross-products of the rows of both (associative and commutative)."""
         if self.n_levels != other.n_levels or self.dims != other.dims or self.p != other.p:
-            raise ValueError(
+            raise DataError(
                 "cross-products of different models cannot be added: levels "
                 f"{self.n_levels} vs {other.n_levels}, columns {self.dims} vs {other.dims}"
             )
@@ -224,7 +224,7 @@ def _same_schema(a: Schema | None, b: Schema | None) -> Schema | None:
     if a is None or b is None or a is b:
         return a if b is None else b
     if a != b:
-        raise ValueError(
+        raise DataError(
             "cross-products read with different schemas cannot be added: scan all the data "
             "first (lmerpy.scan, schemas merge with +) and pass that schema to every part"
         )

@@ -6,13 +6,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import operator
-import warnings
 from functools import partial
 from typing import Any
 
 import pandas as pd
 
-from ..errors import MissingColumnError, RowsDroppedWarning
+from ..errors import MissingColumnError, RowsDroppedWarning, warn
 from ..formula import ModelSpec, parse_formula
 from .crossproducts import CrossProducts
 from .encode import Encoder
@@ -98,7 +97,7 @@ def warn_dropped(schema: Schema) -> str | None:
         return None
     used = ", ".join(schema.spec.variables)
     msg = f"{schema.dropped} of {schema.rows} rows dropped for missing values in: {used}"
-    warnings.warn(msg, RowsDroppedWarning, stacklevel=4)
+    warn(msg, RowsDroppedWarning)
     return msg
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import warnings
 from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
@@ -26,6 +25,7 @@ from ..errors import (
     MissingColumnError,
     RankDeficiencyWarning,
     RowsDroppedWarning,
+    warn,
 )
 from ..formula import LinearTerms, ModelSpec, RandomTerm, parse_formula
 from ..formula.ast import Call
@@ -157,7 +157,7 @@ def complete_cases(
     if dropped:
         used = ", ".join(spec.variables)
         msg = f"{dropped} of {len(data)} rows dropped for missing values in: {used}"
-        warnings.warn(msg, RowsDroppedWarning, stacklevel=4)
+        warn(msg, RowsDroppedWarning)
         messages.append(msg)
         frame = frame.loc[~missing]
         prior = None if prior is None else prior[~missing]
@@ -250,7 +250,7 @@ def _drop_rank_deficient(
             f"column{'s' if n > 1 else ''} / coefficient{'s' if n > 1 else ''}: "
             + ", ".join(dropped)
         )
-        warnings.warn(msg, RankDeficiencyWarning, stacklevel=4)
+        warn(msg, RankDeficiencyWarning)
         messages.append(msg)
     return X[:, keep], [columns[j] for j in keep], dropped
 

@@ -8,7 +8,6 @@ or says nothing (``"ignore"``).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import DataError, DataWarning
+from ..errors import ArgumentError, DataError, DataWarning, warn
 
 if TYPE_CHECKING:
     from . import RandomEffectsTerm
@@ -53,7 +52,7 @@ class Checks:
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if value not in ("error", "warning", "ignore"):
-                raise ValueError(f"Checks.{name} must be 'error', 'warning' or 'ignore'")
+                raise ArgumentError(f"Checks.{name} must be 'error', 'warning' or 'ignore'")
 
 
 def run_checks(
@@ -80,19 +79,18 @@ def run_checks(
         (checks.perfect_fit, None if generalized else check_perfect_fit(y, X)),
         (checks.scale_x, check_scale_x(X, x_columns)),
     ]
-    return apply_severities(found, stacklevel=5)
+    return apply_severities(found)
 
 
-def apply_severities(found: Sequence[tuple[Severity, str | None]], stacklevel: int) -> list[str]:
-    """Raise, warn (keeping the message) or ignore each check's finding by its severity;
-    ``stacklevel`` is warnings.warn's, counted from this function."""
+def apply_severities(found: Sequence[tuple[Severity, str | None]]) -> list[str]:
+    """Raise, warn (keeping the message) or ignore each check's finding by its severity."""
     messages = []
     for severity, message in found:
         if message is None or severity == "ignore":
             continue
         if severity == "error":
             raise DataError(message)
-        warnings.warn(message, DataWarning, stacklevel=stacklevel)
+        warn(message, DataWarning)
         messages.append(message)
     return messages
 

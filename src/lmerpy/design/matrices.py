@@ -19,6 +19,7 @@ from formulaic import Formula
 from formulaic import ModelSpec as FormulaicSpec
 from numpy.typing import NDArray
 
+from ..errors import ArgumentTypeError
 from ..formula.ast import BinOp, Call, Name, Node, Number, Paren, String, UnaryOp
 from ..formula.functions import CONTRASTS
 from ..formula.spec import LinearTerms
@@ -102,7 +103,7 @@ def evaluate(node: Node, data: pd.DataFrame) -> NDArray[np.float64]:
     matrix = Formula(f"0 + {code}").get_model_matrix(data, na_action="ignore", context=_CONTEXT)
     values = np.asarray(matrix, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != 1:
-        raise TypeError(f"{node} is not a single numeric column")
+        raise ArgumentTypeError(f"{node} is not a single numeric column")
     return values[:, 0]
 
 

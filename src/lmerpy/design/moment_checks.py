@@ -69,7 +69,7 @@ def run_checks(
         (checks.perfect_fit, _perfect_fit(m)),
         (checks.scale_x, _scale_x(m, n, x_columns)),
     ]
-    return apply_severities(found, stacklevel=6)
+    return apply_severities(found)
 
 
 def _response_constant(m: Moments) -> str | None:

@@ -3,7 +3,6 @@ with the random effects' accessors (lme4 names) and lme4's fit warnings."""
 
 from __future__ import annotations
 
-import warnings
 from functools import cached_property
 
 import numpy as np
@@ -11,7 +10,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ..design import Design, RandomEffectsTerm
-from ..errors import ConvergenceWarning, SingularFitWarning
+from ..errors import ConvergenceWarning, SingularFitWarning, warn
 from ..optimize import OptimizerRecord
 
 __all__ = ["SINGULAR_TOL", "MixedModelResult", "fit_warnings"]
@@ -149,24 +148,23 @@ class MixedModelResult:
         return out
 
 
-def fit_warnings(result: MixedModelResult, hint: str, stacklevel: int) -> list[str]:
+def fit_warnings(result: MixedModelResult, hint: str) -> list[str]:
     """Warn of a singular fit and of non-convergence, as lme4 does; the messages, to keep
-    with the result. ``hint`` says what may help convergence; ``stacklevel`` is
-    warnings.warn's, counted from this function."""
+    with the result. ``hint`` says what may help convergence."""
     messages = []
     if result.is_singular:
         msg = (
             "boundary (singular) fit: a variance is estimated as 0 or a correlation as +-1 "
             "(lme4: ?isSingular)"
         )
-        warnings.warn(msg, SingularFitWarning, stacklevel=stacklevel)
+        warn(msg, SingularFitWarning)
         messages.append(msg)
     if not result.record.converged:
         msg = (
             f"the optimizer ({result.record.optimizer}) did not report convergence: check the "
             f"estimates; {hint}"
         )
-        warnings.warn(msg, ConvergenceWarning, stacklevel=stacklevel)
+        warn(msg, ConvergenceWarning)
         messages.append(msg)
     return messages
 

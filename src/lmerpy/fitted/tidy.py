@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, TypeAlias
 import numpy as np
 import pandas as pd
 
+from ..errors import ArgumentError
+
 if TYPE_CHECKING:
     from ..glmm.result import GlmerResult
     from ..lmm.result import LmerResult
@@ -27,7 +29,7 @@ def tidy(fit: Fit, effects: str = "fixed", ddf: str = "satterthwaite") -> pd.Dat
     """
     makers = {"fixed": _fixed, "ran_pars": _ran_pars, "ran_vals": _ran_vals}
     if effects not in makers:
-        raise ValueError(f"effects must be one of {', '.join(makers)}, not {effects!r}")
+        raise ArgumentError(f"effects must be one of {', '.join(makers)}, not {effects!r}")
     return makers[effects](fit, ddf)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from ..errors import FormulaLimitError, FormulaSyntaxError
+from ..errors import ArgumentTypeError, FormulaLimitError, FormulaSyntaxError
 from .ast import BinOp, Call, Node, Paren, UnaryOp
 from .expand import expand
 from .grammar import parser
@@ -58,7 +58,7 @@ def parse_formula(text: str) -> ModelSpec:
 def parse_ast(text: str) -> tuple[Node | None, Node]:
     """Parse formula text into its (lhs, rhs) AST, with no expansion."""
     if not isinstance(text, str):
-        raise TypeError(f"a formula must be a string, not {type(text).__name__}")
+        raise ArgumentTypeError(f"a formula must be a string, not {type(text).__name__}")
     _check_size(text)
     if "~" not in text:
         raise FormulaSyntaxError(

@@ -12,7 +12,6 @@ lme4's default ``use.hessian = TRUE``.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable
 from functools import partial
 
@@ -27,10 +26,13 @@ from ..design.checks import Checks, DataWarning
 from ..design.grouping import level_labels
 from ..design.matrices import evaluate
 from ..errors import (
+    ArgumentError,
     ConvergenceWarning,
     DataError,
     FormulaSemanticError,
     PirlsError,
+    SeparationError,
+    warn,
 )
 from ..fitted.base import fit_warnings
 from ..formula import ModelSpec
@@ -39,6 +41,7 @@ from ..optimize import OptimizerRecord, optimize_deviance
 from .family import Family, get_family
 from .pirls import MAX_NAGQ, GlmmDeviance, PirlsFit
 from .result import GlmerResult
+from .separation import separation, separation_message
 
 __all__ = ["derivatives", "fit_glmm", "glformula", "glmer"]
 
@@ -90,7 +93,7 @@ def glmer(
     """
     fam = get_family(family)
     if not (isinstance(nagq, int) and 0 <= nagq <= MAX_NAGQ):
-        raise ValueError(f"nagq must be an integer from 0 to {MAX_NAGQ}, not {nagq!r}")
+        raise ArgumentError(f"nagq must be an integer from 0 to {MAX_NAGQ}, not {nagq!r}")
     with one_blas_thread():
         design, trials = glformula(formula, data, fam, weights=weights, checks=checks)
         _check_quadrature(design, nagq)
@@ -115,7 +118,18 @@ def glformula(
         formula, data, weights=weights, checks=checks, response=response, generalized=True
     )
     trials = response.trials if response.trials is not None else np.ones(design.nobs)
+    _check_separation(design, fam)
     return design, trials
+
+
+def _check_separation(design: Design, family: Family) -> None:
+    """Refuse responses the fixed effects separate: their ML estimates are infinite, and what
+    an optimizer reports for them depends on where it stops (see ``separation``)."""
+    if family.name == "poisson" and family.link.name != "log":
+        return
+    found = separation(design.X, design.y, family.name, design.x_columns, design.weights)
+    if found is not None:
+        raise SeparationError(separation_message(found))
 
 
 def fit_glmm(devfun: GlmmDeviance, *, fast: bool = False, use_hessian: bool = True) -> GlmerResult:
@@ -228,12 +242,12 @@ def _result(
     if gradient is not None and H is not None and np.all(np.isfinite(H)):
         unconverged = _gradient_check(gradient, H)
     if unconverged:
-        warnings.warn(unconverged, ConvergenceWarning, stacklevel=4)
+        warn(unconverged, ConvergenceWarning)
         messages.append(unconverged)
     RX = fit.RX if nagq == 0 else devfun.fixed_effects_factor(fit, record.final[:k])
     vcov, method = _vcov(RX, H, k, messages)
     result = GlmerResult(devfun.design, devfun, record, fit, nagq, vcov, method, H, ())
-    messages += fit_warnings(result, "rescaling predictors may help", stacklevel=5)
+    messages += fit_warnings(result, "rescaling predictors may help")
     return GlmerResult(devfun.design, devfun, record, fit, nagq, vcov, method, H, tuple(messages))
 
 
@@ -276,7 +290,7 @@ def _vcov(
             "the Hessian of the deviance is not positive definite: standard errors come from "
             "the final PIRLS step instead (lme4: use.hessian = FALSE)"
         )
-        warnings.warn(msg, ConvergenceWarning, stacklevel=5)
+        warn(msg, ConvergenceWarning)
         messages.append(msg)
         return from_rx, "RX"
     return np.asarray(V, dtype=np.float64), "Hessian"
@@ -372,9 +386,8 @@ def _check_proportions(y: FloatArray, prior: FloatArray | None, what: str) -> No
         )
     successes = prior * y
     if np.any(np.abs(successes - np.round(successes)) > 1e-3):
-        warnings.warn(
+        warn(
             f"non-integer numbers of successes in {what} x weights: is weights= the number "
             "of trials?",
             DataWarning,
-            stacklevel=6,
         )

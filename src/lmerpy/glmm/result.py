@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from ..design import Design
+from ..errors import ArgumentError
 from ..fitted.base import MixedModelResult
 from ..fitted.predict import ReForm, predict
 from ..fitted.summary import Summary
@@ -185,7 +186,7 @@ class GlmerResult(MixedModelResult):
         the linear predictor (``type="link"``, lme4's default) or the mean
         (``type="response"``)."""
         if type not in ("link", "response"):
-            raise ValueError(f"type must be 'link' or 'response', not {type!r}")
+            raise ArgumentError(f"type must be 'link' or 'response', not {type!r}")
         eta = predict(self, newdata, re_form, allow_new_levels)
         if type == "link":
             return eta

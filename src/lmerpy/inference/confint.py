@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 from .._util.threads import single_blas_thread
 from ..design import RandomEffectsTerm
-from ..errors import FitError, LmerpyWarning
+from ..errors import ArgumentError, FitError, LmerpyWarning
 from ..fitted.predict import simulate
 from ..glmm.pirls import GlmmDeviance
 from ..glmm.result import GlmerResult
@@ -668,7 +668,7 @@ def _boot_intervals(
     """Percentile intervals from ``nsim`` parametric bootstrap refits (lme4:
     ``confint(m, method = "boot")``)."""
     if nsim < 1:
-        raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
+        raise ArgumentError(f"nsim must be a positive integer, not {nsim!r}")
     rng = np.random.default_rng(seed)
     layout = _layout(fit.devfun)
     sims = np.asarray(
@@ -722,14 +722,14 @@ def confint(
     """
     key = str(method).lower()
     if key not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        raise ArgumentError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if not 0 < level < 1:
-        raise ValueError(f"level must be strictly between 0 and 1, not {level!r}")
+        raise ArgumentError(f"level must be strictly between 0 and 1, not {level!r}")
     if key == "wald":
         limits = _wald_intervals(fit, level)
     elif isinstance(fit, GlmerResult):
         if key == "boot":
-            raise ValueError(
+            raise ArgumentError(
                 "bootstrap intervals are not available for generalized models: use "
                 "method='profile' or 'wald'"
             )

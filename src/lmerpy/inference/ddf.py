@@ -39,7 +39,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from .._util.threads import single_blas_thread
-from ..errors import FitError
+from ..errors import ArgumentError, FitError, LmerpyError
 
 if TYPE_CHECKING:
     from ..lmm.result import LmerResult
@@ -150,7 +150,7 @@ def contrast_df(fit: LmerResult, L: ArrayLike, ddf: str = "satterthwaite") -> Co
     vcov = fit.vcov.to_numpy()
     Lm = np.atleast_2d(np.asarray(L, dtype=np.float64))
     if Lm.shape[1] != len(beta):
-        raise ValueError(
+        raise ArgumentError(
             f"L must have {len(beta)} columns (one per fixed effect), not {Lm.shape[1]}"
         )
     directions, variances = _independent_directions(Lm, vcov)
@@ -234,7 +234,7 @@ def type3_hypotheses(fit: LmerResult) -> dict[str, pd.DataFrame]:
 def _method(ddf: str) -> str:
     method = ddf.strip().lower()
     if method not in DDF_METHODS:
-        raise ValueError(f"ddf must be one of {', '.join(DDF_METHODS)}; got {ddf!r}")
+        raise ArgumentError(f"ddf must be one of {', '.join(DDF_METHODS)}; got {ddf!r}")
     return method
 
 
@@ -520,7 +520,7 @@ def _covariance_derivatives(fit: LmerResult) -> list[sp.csr_matrix]:
 def _kenward_roger(fit: LmerResult) -> _KenwardRoger:
     """Φ, Φ_A, P_i and W of Kenward & Roger (1997) at the REML estimates."""
     if not fit.reml:
-        raise ValueError(
+        raise ArgumentError(
             "Kenward-Roger's method is only available for REML fits (as in lmerTest and "
             "pbkrtest); refit with reml=True or use ddf='satterthwaite'"
         )
@@ -625,7 +625,7 @@ def _column_structure(
     entries = [e for e in fixed.spec.structure if e.columns]
     labels = (["(Intercept)"] if linear.intercept else []) + linear.labels
     if len(entries) != len(labels):
-        raise ValueError("cannot match the fixed-effects columns to the formula's terms")
+        raise LmerpyError("cannot match the fixed-effects columns to the formula's terms")
     columns: list[tuple[_Coding, ...]] = []
     blocks: dict[str, list[int]] = {}
     for label, entry in zip(labels, entries, strict=True):
@@ -635,7 +635,7 @@ def _column_structure(
             for combo in itertools.product(*reversed(per_factor)):
                 columns.append(tuple(reversed(combo)))
         if len(columns) - start != len(entry.columns):
-            raise ValueError(f"cannot work out the column layout of the term {label}")
+            raise LmerpyError(f"cannot work out the column layout of the term {label}")
         blocks[label] = list(range(start, len(columns)))
     blocks.pop("(Intercept)", None)
     return columns, blocks

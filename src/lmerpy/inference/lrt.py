@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import warnings
 from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import DataError, LmerpyWarning
+from ..errors import ArgumentError, DataError, LmerpyWarning, warn
 
 if TYPE_CHECKING:
     from ..glmm.result import GlmerResult
@@ -41,13 +40,13 @@ def anova(*fits: Fit, names: list[str] | None = None, refit: bool = True) -> pd.
         40.372
     """
     if len(fits) < 2:
-        raise ValueError("anova needs at least two fits to compare")
+        raise ArgumentError("anova needs at least two fits to compare")
     labels = names or [f"m{i}" for i in range(len(fits))]
     if len(labels) != len(fits):
-        raise ValueError(f"{len(labels)} names for {len(fits)} fits")
+        raise ArgumentError(f"{len(labels)} names for {len(fits)} fits")
     _check_same_data(fits)
     if refit and any(f.reml for f in fits):
-        warnings.warn("refitting model(s) with ML (instead of REML)", LmerpyWarning, stacklevel=2)
+        warn("refitting model(s) with ML (instead of REML)", LmerpyWarning)
         from ..lmm.result import LmerResult
 
         fits = tuple(f.refit_ml() if isinstance(f, LmerResult) and f.reml else f for f in fits)
@@ -89,9 +88,8 @@ def _check_nested(ranked: list[Fit]) -> None:
             for t in small.design.terms
         )
         if not (fixed and random):
-            warnings.warn(
+            warn(
                 "the models do not look nested (fixed-effect columns or random terms of the "
                 "smaller are not all in the larger); the likelihood-ratio test may not be valid",
                 LmerpyWarning,
-                stacklevel=3,
             )

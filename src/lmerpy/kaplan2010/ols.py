@@ -9,7 +9,6 @@ are linear combinations of earlier ones get ``NaN`` coefficients, as R's ``NA``.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,7 @@ from scipy import stats
 from ..design import check_columns, checked, complete_cases, offset_vector, response_vector
 from ..design import independent_columns as _independent_columns
 from ..design.matrices import model_matrix
-from ..errors import DataError, FormulaSemanticError, RankDeficiencyWarning
+from ..errors import DataError, FormulaSemanticError, RankDeficiencyWarning, warn
 from ..formula import ModelSpec, parse_formula
 
 __all__ = ["OlsResult", "lm"]
@@ -179,11 +178,10 @@ def _least_squares(
     keep = _independent_columns(X)
     aliased = [c for j, c in enumerate(columns) if j not in keep]
     if aliased:
-        warnings.warn(
+        warn(
             "coefficients not defined because of singularities (NaN, R's NA): "
             + ", ".join(aliased),
             RankDeficiencyWarning,
-            stacklevel=3,
         )
     beta, r_inv = _qr_solve(X[:, keep], y - offset)
     fitted = X[:, keep] @ beta + offset

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,7 @@ from ..design import Design
 from ..design.checks import Checks
 from ..design.matrices import ModelMatrix
 from ..design.moment_checks import independent_columns, run_checks
-from ..errors import DataError, RankDeficiencyWarning
+from ..errors import DataError, RankDeficiencyWarning, warn
 from ..optimize import optimize_deviance
 from .deviance import DevianceFunction
 from .result import LmerResult, make_result
@@ -138,7 +137,7 @@ def _warn_rank(dropped: list[str]) -> str:
         f"fixed-effect model matrix is rank deficient so dropping {n} "
         f"column{'s' if n > 1 else ''} / coefficient{'s' if n > 1 else ''}: " + ", ".join(dropped)
     )
-    warnings.warn(msg, RankDeficiencyWarning, stacklevel=4)
+    warn(msg, RankDeficiencyWarning)
     return msg
 
 

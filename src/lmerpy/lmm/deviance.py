@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 from ..data.crossproducts import CrossProducts
 from ..design import Design
 from ..design.theta import ThetaLayout, re_blocks
-from ..errors import FitError, ModelTooLargeError
+from ..errors import ArgumentError, FitError, ModelTooLargeError
 from ..solver import PlsCriterion, PlsSolution, PlsWorkspace
 
 __all__ = ["DevianceFunction", "make_deviance"]
@@ -82,7 +82,7 @@ class DevianceFunction:
     def value_and_gradient(self, theta: ArrayLike) -> tuple[float, NDArray[np.float64]]:
         """The criterion at θ and its exact gradient (only where `has_gradient`)."""
         if not self.has_gradient:
-            raise ValueError("the gradient is only available when every term is scalar")
+            raise ArgumentError("the gradient is only available when every term is scalar")
         self.evaluations += 1
         return self.workspace.objective_gradient(np.asarray(theta, dtype=np.float64), self.reml)
 

@@ -246,5 +246,5 @@ def make_result(devfun: DevianceFunction, record: OptimizerRecord) -> LmerResult
     messages = list(devfun.design.messages) + list(record.messages)
     result = LmerResult(devfun.design, devfun, record, solution, devfun.reml, ())
     hint = "rescaling predictors, or another optimizer (optimizer='lbfgsb'), may help"
-    messages += fit_warnings(result, hint, stacklevel=4)
+    messages += fit_warnings(result, hint)
     return LmerResult(devfun.design, devfun, record, solution, devfun.reml, tuple(messages))

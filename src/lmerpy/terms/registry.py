@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import ArgumentError, ArgumentTypeError
 from ..formula.ast import Literal
 
 __all__ = ["TermType", "get_term_type", "register_term_type", "registered_term_types"]
@@ -73,9 +74,9 @@ def register_term_type(name: str, factory: TermTypeFactory) -> None:
     ``cs`` and ``ar1`` (lme4 ≥ 2.0); see docs/term-types.md for a complete example.
     """
     if not name.isidentifier():
-        raise ValueError(f"term type name must be an identifier, not {name!r}")
+        raise ArgumentError(f"term type name must be an identifier, not {name!r}")
     if name in _REGISTRY:
-        raise ValueError(f"term type {name!r} is already registered")
+        raise ArgumentError(f"term type {name!r} is already registered")
     _REGISTRY[name] = factory
 
 
@@ -97,5 +98,5 @@ def get_term_type(name: str, options: Mapping[str, Literal] | None = None) -> Te
 def flag(value: Literal, option: str) -> bool:
     """A TRUE/FALSE option, or a TypeError naming it."""
     if not isinstance(value, bool):
-        raise TypeError(f"{option} must be TRUE or FALSE, not {value!r}")
+        raise ArgumentTypeError(f"{option} must be TRUE or FALSE, not {value!r}")
     return value
