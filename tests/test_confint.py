@@ -33,6 +33,7 @@ import scipy.stats
 
 import lmerpy
 from lmerpy.inference import confint as ci_module
+from lmerpy.inference import parameters, profile
 from lmerpy.inference.confint import confint
 from lmerpy.lmm.result import LmerResult
 
@@ -181,10 +182,10 @@ def test_profile_limit_is_where_an_ml_refit_crosses_the_cutoff() -> None:
 
 def test_variance_deviance_at_the_ml_optimum_is_the_ml_deviance() -> None:
     fit = fitted("sleepstudy_corr_ml")
-    ml = ci_module._ml_fit(fit)
-    values = ci_module._variance_values(ml.devfun, ml.layout, ml.theta, ml.sigma)
-    assert ci_module._variance_deviance(ml, values) == pytest.approx(fit.deviance, abs=1e-8)
-    theta = ci_module._theta_from_variance(ml.layout, values)
+    ml = profile._ml_fit(fit)
+    values = parameters.variance_values(ml.devfun, ml.layout, ml.theta, ml.sigma)
+    assert profile._variance_deviance(ml, values) == pytest.approx(fit.deviance, abs=1e-8)
+    theta = parameters.theta_from_variance(ml.layout, values)
     assert theta is not None
     np.testing.assert_allclose(theta, ml.theta, rtol=1e-10)
 

@@ -258,7 +258,7 @@ def test_complete_separation_is_a_fit_error() -> None:
     found before fitting (it used to surface as a PIRLS failure)."""
     frame = pd.DataFrame({"x": np.r_[np.zeros(20), np.ones(20)], "g": np.tile(np.arange(5), 8)})
     frame["y"] = frame["x"]
-    with pytest.raises(lmerpy.errors.SeparationError, match="^complete separation") as info:
+    with pytest.raises(lmerpy.errors.SeparationError, match=r"^complete separation") as info:
         glmer("y ~ x + (1 | g)", frame, "binomial")
     assert isinstance(info.value, lmerpy.errors.FitError)
 

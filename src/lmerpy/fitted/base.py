@@ -3,17 +3,33 @@ with the random effects' accessors (lme4 names) and lme4's fit warnings."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ..design import Design, RandomEffectsTerm
-from ..errors import ConvergenceWarning, SingularFitWarning, warn
+from ..design.theta import ThetaLayout
+from ..errors import ConvergenceWarning, DataError, SingularFitWarning, warn
 from ..optimize import OptimizerRecord
+from ..solver import PlsCriterion, PlsSolution
+from .predict import simulate
 
-__all__ = ["SINGULAR_TOL", "MixedModelResult", "fit_warnings"]
+__all__ = [
+    "SINGULAR_TOL",
+    "GeneralizedDeviance",
+    "GeneralizedFit",
+    "LinearDeviance",
+    "LinearFit",
+    "MixedModelResult",
+    "fit_warnings",
+]
+
+FloatArray = NDArray[np.float64]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular(tol = 1e-4)
 
@@ -25,6 +41,7 @@ class MixedModelResult:
 
     design: Design
     record: OptimizerRecord
+    messages: tuple[str, ...]
 
     # ---- supplied by the subclass -------------------------------------------------------------
     @property
@@ -54,6 +71,99 @@ class MixedModelResult:
     def sigma(self) -> float:
         """Residual standard deviation (1 for binomial and Poisson models)."""
         raise NotImplementedError
+
+    @property
+    def objective(self) -> float:
+        """The criterion minimised: REML criterion, ML deviance or -2 logLik."""
+        raise NotImplementedError
+
+    @property
+    def npar(self) -> int:
+        """Parameters counted by ``logLik``'s df."""
+        raise NotImplementedError
+
+    if TYPE_CHECKING:  # a dataclass field of LmerResult: no class attribute here
+
+        @property
+        def reml(self) -> bool:
+            """Whether the fit maximised the REML criterion (never for a generalized model)."""
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed-effect estimates (lme4: ``vcov(m)``)."""
+        raise NotImplementedError
+
+    @property
+    def deviance(self) -> float:
+        """lme4's ``deviance(m)`` (for a REML fit, ``deviance(m, REML = FALSE)``)."""
+        raise NotImplementedError
+
+    @property
+    def residuals(self) -> pd.Series:
+        """lme4's ``residuals(m)``: response residuals (linear), deviance residuals
+        (generalized)."""
+        raise NotImplementedError
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """``as.data.frame(VarCorr(m))``: group, var1, var2, vcov, sdcor."""
+        raise NotImplementedError
+
+    def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
+        """Estimates with their standard errors and tests (``summary(m)$coefficients``):
+        ``ddf`` chooses the denominator df of a linear fit's t tests; a generalized fit's
+        z tests are asymptotic."""
+        raise NotImplementedError
+
+    def refit_ml(self) -> MixedModelResult:
+        """The same model fitted by maximum likelihood (lme4: ``refitML(m)``)."""
+        raise NotImplementedError
+
+    # ---- shared criteria (lme4's logLik, AIC, BIC, df.residual) ---------------------------------
+    generalized: ClassVar[bool] = False
+    """Whether this is a generalized model (lme4: ``isGLMM(m)``)."""
+
+    @property
+    def loglik(self) -> float:
+        """``logLik(m)``: the REML log-likelihood for a REML fit."""
+        return -self.objective / 2
+
+    @property
+    def aic(self) -> float:
+        return self.objective + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return self.objective + self.npar * math.log(self.nobs)
+
+    @property
+    def df_residual(self) -> int:
+        return self.nobs - self.npar
+
+    # ---- simulation (lme4's simulate) --------------------------------------------------------
+    def simulate(
+        self, nsim: int = 1, seed: int | np.random.Generator | None = None
+    ) -> pd.DataFrame:
+        """Responses simulated from the fitted model with new random effects each time
+        (lme4: ``simulate(m, nsim, seed)``): columns ``sim_1`` ..., one row per data row."""
+        self._require_rows("simulated responses")
+        return simulate(self, nsim, seed)
+
+    def simulate_once(self, rng: np.random.Generator) -> FloatArray:
+        """One simulated response (the model kind draws it)."""
+        raise NotImplementedError
+
+    def _require_rows(self, what: str) -> None:
+        if self.design.streamed_rows is not None:
+            raise DataError(
+                f"the {what} of a fit to data read in chunks are not kept in memory: "
+                "lmerpy.write_fitted(fit, data, path) writes them to Parquet"
+            )
+
+    @cached_property
+    def memo(self) -> dict[str, Any]:
+        """Values computed once per fit by the layers above (e.g. the df's derivatives)."""
+        return {}
 
     # ---- shared ----------------------------------------------------------------------------
     @property
@@ -198,3 +308,79 @@ def _block_diagonal(parts: list[NDArray[np.float64]]) -> NDArray[np.float64]:
         out[:, start : start + size, start : start + size] = part
         start += size
     return out
+
+
+# ---- what inference reads of a fit of each kind ----------------------------------------------
+
+
+class LinearDeviance(Protocol):
+    """A linear fit's deviance function, as inference reads it (``lmerpy.DevianceFunction``)."""
+
+    @property
+    def design(self) -> Design: ...
+    @property
+    def reml(self) -> bool: ...
+    @property
+    def lower(self) -> FloatArray: ...
+    @property
+    def upper(self) -> FloatArray: ...
+    def __call__(self, theta: ArrayLike) -> float: ...
+    def lambdas(self, theta: ArrayLike) -> list[FloatArray]: ...
+    def decompose(self, theta: ArrayLike, *, reml: bool | None = None) -> PlsCriterion | None: ...
+    def term_thetas(self, theta: ArrayLike) -> Sequence[FloatArray]: ...
+
+
+class LinearFit(Protocol):
+    """A linear fit, as inference reads it (``lmerpy.LmerResult``)."""
+
+    @property
+    def design(self) -> Design: ...
+    @property
+    def devfun(self) -> LinearDeviance: ...
+    @property
+    def record(self) -> OptimizerRecord: ...
+    @property
+    def solution(self) -> PlsSolution: ...
+    @property
+    def reml(self) -> bool: ...
+    @property
+    def sigma(self) -> float: ...
+    @property
+    def nobs(self) -> int: ...
+    @property
+    def objective(self) -> float: ...
+    @property
+    def fixef(self) -> pd.Series: ...
+    @property
+    def vcov(self) -> pd.DataFrame: ...
+    @property
+    def memo(self) -> dict[str, Any]: ...
+    def refit(self, response: ArrayLike | None = None) -> LinearFit: ...
+    def refit_ml(self) -> LinearFit: ...
+    def simulate_once(self, rng: np.random.Generator) -> FloatArray: ...
+
+
+class GeneralizedDeviance(Protocol):
+    """A generalized fit's deviance function, as inference reads it (``lmerpy.GlmmDeviance``)."""
+
+    @property
+    def design(self) -> Design: ...
+    @property
+    def layout(self) -> ThetaLayout: ...
+    def laplace(self, params: ArrayLike) -> float: ...
+
+
+class GeneralizedFit(Protocol):
+    """A generalized fit, as inference reads it (``lmerpy.GlmerResult``)."""
+
+    @property
+    def design(self) -> Design: ...
+    @property
+    def devfun(self) -> GeneralizedDeviance: ...
+    @property
+    def record(self) -> OptimizerRecord: ...
+    @property
+    def objective(self) -> float: ...
+    @property
+    def vcov_matrix(self) -> FloatArray: ...
+    def _term_thetas(self) -> list[FloatArray]: ...

@@ -18,10 +18,11 @@ from ..formula import parse_formula
 from ..formula.spec import variables_of
 
 if TYPE_CHECKING:
-    from ..lmm.result import LmerResult
     from .base import MixedModelResult
 
-__all__ = ["predict", "simulate"]
+__all__ = ["new_random_effects", "predict", "simulate"]
+
+FloatArray = NDArray[np.float64]
 
 ReForm = str | bool | None
 
@@ -53,22 +54,23 @@ def predict(
 
 
 def simulate(
-    fit: LmerResult, nsim: int = 1, seed: int | np.random.Generator | None = None
+    fit: MixedModelResult, nsim: int = 1, seed: int | np.random.Generator | None = None
 ) -> pd.DataFrame:
     """Responses simulated from the fitted model, new random effects each time
     (lme4: ``simulate(m, nsim, seed)``, with ``use.u = FALSE``). Columns ``sim_1`` ..."""
     rng = np.random.default_rng(seed)
-    design, sigma = fit.design, fit.sigma
-    mean = design.X @ fit.fixef.to_numpy() + (0.0 if design.offset is None else design.offset)
-    scale = sigma / np.sqrt(design.weights) if design.weights is not None else sigma
-    sims = {}
-    for k in range(nsim):
-        y = mean + scale * rng.standard_normal(design.nobs)
-        for term, factor in zip(design.terms, fit.devfun.lambdas(fit.record.final), strict=True):
-            u = sigma * rng.standard_normal((term.factor.n_levels, len(term.columns)))
-            y = y + _term_contribution(term.lhs.values, term.factor.codes, u @ factor.T)
-        sims[f"sim_{k + 1}"] = y
-    return pd.DataFrame(sims, index=design.rows)
+    sims = {f"sim_{k + 1}": fit.simulate_once(rng) for k in range(nsim)}
+    return pd.DataFrame(sims, index=fit.design.rows)
+
+
+def new_random_effects(fit: MixedModelResult, rng: np.random.Generator) -> FloatArray:
+    """Z b for b drawn afresh from the fitted N(0, σ² ΛΛ') (σ = 1 for binomial and Poisson)."""
+    total = np.zeros(fit.design.nobs)
+    for term, theta in zip(fit.design.terms, fit._term_thetas(), strict=True):
+        factor = term.term_type.lambda_block(theta, len(term.columns))
+        u = fit.sigma * rng.standard_normal((term.factor.n_levels, len(term.columns)))
+        total = total + _term_contribution(term.lhs.values, term.factor.codes, u @ factor.T)
+    return total
 
 
 def _chosen_terms(fit: MixedModelResult, re_form: ReForm) -> list[RandomEffectsTerm]:

@@ -9,8 +9,6 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from ..glmm.result import GlmerResult
-    from ..lmm.result import LmerResult
     from .base import MixedModelResult
 
 __all__ = [
@@ -23,7 +21,7 @@ __all__ = [
 ]
 
 
-def format_fit(fit: LmerResult, data_name: str | None = None) -> str:
+def format_fit(fit: MixedModelResult, data_name: str | None = None) -> str:
     """What lme4's ``print(m)`` shows: criterion, variance components, fixed effects."""
     method = "REML" if fit.reml else "maximum likelihood"
     lines = [f"Linear mixed model fit by {method}", f"Formula: {fit.design.spec.formula}"]
@@ -49,12 +47,12 @@ def format_varcorr(fit: MixedModelResult, residual: bool = True) -> str:
     return random_effects_text(random_effects_table(fit, residual).drop(columns="Variance"))
 
 
-def format_glmer(fit: GlmerResult) -> str:
+def format_glmer(fit: MixedModelResult, family: str, nagq: int) -> str:
     """What lme4's ``print(m)`` shows for a glmer fit."""
-    method = "Laplace Approximation" if fit.nagq <= 1 else f"nAGQ = {fit.nagq}"
+    method = "Laplace Approximation" if nagq <= 1 else f"nAGQ = {nagq}"
     lines = [
         f"Generalized linear mixed model fit by maximum likelihood ({method})",
-        f" Family: {fit.family}",
+        f" Family: {family}",
         f"Formula: {fit.design.spec.formula}",
     ]
     values = [fit.aic, fit.bic, fit.loglik, fit.objective]

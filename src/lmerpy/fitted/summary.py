@@ -17,8 +17,7 @@ import pandas as pd
 from .printing import cell, grid, random_effects_table, random_effects_text
 
 if TYPE_CHECKING:
-    from ..glmm.result import GlmerResult
-    from ..lmm.result import LmerResult
+    from .base import MixedModelResult
 
 __all__ = ["Summary", "summarize", "summarize_glmer"]
 
@@ -113,7 +112,7 @@ class Summary:
         return f"Number of obs: {self.nobs}, groups:  {groups}"
 
 
-def summarize(fit: LmerResult, ddf: str = "satterthwaite") -> Summary:
+def summarize(fit: MixedModelResult, ddf: str = "satterthwaite") -> Summary:
     """Build the Summary of a fit (lme4 + lmerTest: ``summary(m, ddf = ...)``)."""
     method = "REML" if fit.reml else "maximum likelihood"
     title = f"Linear mixed model fit by {method}. t-tests use {_DDF_NAMES[ddf]}"
@@ -131,7 +130,7 @@ def summarize(fit: LmerResult, ddf: str = "satterthwaite") -> Summary:
     )  # fmt: skip
 
 
-def _scaled_residuals(fit: LmerResult) -> pd.Series:
+def _scaled_residuals(fit: MixedModelResult) -> pd.Series:
     """Quantiles of the scaled residuals (NaN for data read in chunks: no rows in memory)."""
     names = ["Min", "1Q", "Median", "3Q", "Max"]
     if fit.design.streamed_rows is not None:
@@ -142,24 +141,24 @@ def _scaled_residuals(fit: LmerResult) -> pd.Series:
     return pd.Series(np.quantile(resid, [0, 0.25, 0.5, 0.75, 1]), index=names)
 
 
-def summarize_glmer(fit: GlmerResult) -> Summary:
+def summarize_glmer(fit: MixedModelResult, family: str, nagq: int, pearson: pd.Series) -> Summary:
     """Build the Summary of a generalized fit (lme4: ``summary(m)`` of a glmer fit)."""
     method = (
         "Laplace Approximation"
-        if fit.nagq <= 1
-        else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {fit.nagq}"
+        if nagq <= 1
+        else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {nagq}"
     )
     title = f"Generalized linear mixed model fit by maximum likelihood ({method})"
     criteria = pd.Series(
         {"AIC": fit.aic, "BIC": fit.bic, "logLik": fit.loglik, "deviance": fit.objective,
          "df.resid": fit.df_residual}
     )  # fmt: skip
-    quantiles = np.quantile(fit.pearson_residuals, [0, 0.25, 0.5, 0.75, 1])
+    quantiles = np.quantile(pearson, [0, 0.25, 0.5, 0.75, 1])
     scaled = pd.Series(quantiles, index=["Min", "1Q", "Median", "3Q", "Max"])
     return Summary(
         title, fit.design.spec.formula, criteria, scaled,
         random_effects_table(fit, residual=False), fit.nobs, fit.ngroups, fit.coef_table(),
-        _correlation(fit.vcov), fit.messages, str(fit.family),
+        _correlation(fit.vcov), fit.messages, family,
     )  # fmt: skip
 
 

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
-
 import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError
-
-if TYPE_CHECKING:
-    from ..glmm.result import GlmerResult
-    from ..lmm.result import LmerResult
-
-    Fit: TypeAlias = LmerResult | GlmerResult
+from .base import MixedModelResult as Fit
 
 __all__ = ["tidy"]
 
 
-def tidy(fit: Fit, effects: str = "fixed", ddf: str = "satterthwaite") -> pd.DataFrame:
+def tidy(fit: Fit, effects: str = "fixed", ddf: str | None = None) -> pd.DataFrame:
     """One row per estimate (R: ``broom.mixed::tidy(m, effects = ...)``).
 
     ``effects`` is ``"fixed"`` (estimate, std.error, statistic, df, p.value; a generalized
@@ -33,10 +26,8 @@ def tidy(fit: Fit, effects: str = "fixed", ddf: str = "satterthwaite") -> pd.Dat
     return makers[effects](fit, ddf)
 
 
-def _fixed(fit: Fit, ddf: str) -> pd.DataFrame:
-    from ..lmm.result import LmerResult
-
-    table = fit.coef_table(ddf) if isinstance(fit, LmerResult) else fit.coef_table()
+def _fixed(fit: Fit, ddf: str | None) -> pd.DataFrame:
+    table = fit.coef_table() if ddf is None else fit.coef_table(ddf)
     stat = "t" if "t value" in table.columns else "z"
     columns = {
         "effect": "fixed",
@@ -50,7 +41,7 @@ def _fixed(fit: Fit, ddf: str) -> pd.DataFrame:
     return pd.DataFrame({k: v for k, v in columns.items() if v is not None})
 
 
-def _ran_pars(fit: Fit, ddf: str) -> pd.DataFrame:
+def _ran_pars(fit: Fit, ddf: str | None) -> pd.DataFrame:
     rows = []
     vc = fit.varcorr
     for group, var1, var2, sdcor in zip(
@@ -67,7 +58,7 @@ def _ran_pars(fit: Fit, ddf: str) -> pd.DataFrame:
     return frame
 
 
-def _ran_vals(fit: Fit, ddf: str) -> pd.DataFrame:
+def _ran_vals(fit: Fit, ddf: str | None) -> pd.DataFrame:
     parts = []
     for group, modes in fit.ranef.items():
         condsd = np.sqrt(np.diagonal(fit.ranef_condvar[group], axis1=1, axis2=2))

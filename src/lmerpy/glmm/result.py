@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -14,8 +14,11 @@ from scipy import stats
 from ..design import Design
 from ..errors import ArgumentError
 from ..fitted.base import MixedModelResult
-from ..fitted.predict import ReForm, predict
-from ..fitted.summary import Summary
+from ..fitted.predict import ReForm, new_random_effects, predict
+from ..fitted.printing import format_glmer
+from ..fitted.summary import Summary, summarize_glmer
+from ..fitted.tidy import tidy
+from ..inference.confint import confint
 from ..optimize import OptimizerRecord
 from .family import Family
 from .pirls import GlmmDeviance, PirlsFit
@@ -51,6 +54,7 @@ class GlmerResult(MixedModelResult):
     vcov_method: str
     hessian: FloatArray | None
     messages: tuple[str, ...]
+    generalized: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         return (
@@ -59,9 +63,7 @@ class GlmerResult(MixedModelResult):
         )
 
     def __str__(self) -> str:
-        from ..fitted.printing import format_glmer
-
-        return format_glmer(self)
+        return format_glmer(self, str(self.family), self.nagq)
 
     @property
     def family(self) -> Family:
@@ -114,8 +116,10 @@ class GlmerResult(MixedModelResult):
             self._varcorr_rows(), columns=["group", "var1", "var2", "vcov", "sdcor"]
         )
 
-    def coef_table(self) -> pd.DataFrame:
-        """Estimate, Std. Error, z value, Pr(>|z|) (lme4: ``summary(m)$coefficients``)."""
+    def coef_table(self, ddf: str | None = "asymptotic") -> pd.DataFrame:
+        """Estimate, Std. Error, z value, Pr(>|z|) (lme4: ``summary(m)$coefficients``);
+        the z tests are asymptotic, the only ``ddf`` a generalized model has."""
+        _asymptotic(ddf)
         se = np.sqrt(np.diag(self.vcov_matrix))
         z = self.fit.beta / se
         return pd.DataFrame(
@@ -136,24 +140,8 @@ class GlmerResult(MixedModelResult):
         return len(self.record.final)
 
     @property
-    def loglik(self) -> float:
-        return -self.objective / 2
-
-    @property
-    def aic(self) -> float:
-        return self.objective + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return self.objective + self.npar * math.log(self.nobs)
-
-    @property
     def deviance(self) -> float:
         return self.fit.dev_resid
-
-    @property
-    def df_residual(self) -> int:
-        return self.nobs - self.npar
 
     # ---- per observation ------------------------------------------------------------------------
     @cached_property
@@ -192,31 +180,15 @@ class GlmerResult(MixedModelResult):
             return eta
         return pd.Series(self.family.link.linkinv(eta.to_numpy()), index=eta.index, name="predict")
 
-    def simulate(
-        self, nsim: int = 1, seed: int | np.random.Generator | None = None
-    ) -> pd.DataFrame:
-        """Responses simulated from the fitted model with new random effects each time
-        (lme4: ``simulate(m, nsim, seed)``): 0/1 or proportions of the trials for a binomial
-        model, counts for a Poisson one. Columns ``sim_1`` ..."""
-        rng = np.random.default_rng(seed)
-        design, fam = self.design, self.family
-        base = design.X @ self.fit.beta + self.devfun.offset
-        lambdas = self.devfun.layout.lambdas(self._thetas)
-        size = np.round(self.devfun.prior).astype(np.int64)  # R: the prior weights are the trials
-        sims = {}
-        for k in range(nsim):
-            eta = base.copy()
-            for term, factor in zip(design.terms, lambdas, strict=True):
-                u = rng.standard_normal((term.factor.n_levels, len(term.columns)))
-                b = u @ factor.T
-                eta += np.einsum("ij,ij->i", term.lhs.values, b[term.factor.codes])
-            mu = fam.link.linkinv(eta)
-            if fam.name == "binomial":
-                y = rng.binomial(size, mu) / size
-            else:
-                y = rng.poisson(mu).astype(np.float64)
-            sims[f"sim_{k + 1}"] = y
-        return pd.DataFrame(sims, index=design.rows)
+    def simulate_once(self, rng: np.random.Generator) -> FloatArray:
+        """One response: 0/1 or proportions of the trials for a binomial model, counts for a
+        Poisson one, at η = Xβ + offset + Zb with b drawn afresh."""
+        eta = self.design.X @ self.fit.beta + self.devfun.offset + new_random_effects(self, rng)
+        mu = self.family.link.linkinv(eta)
+        if self.family.name == "binomial":
+            size = np.round(self.devfun.prior).astype(np.int64)  # R: the prior weights are trials
+            return np.asarray(rng.binomial(size, mu) / size, dtype=np.float64)
+        return rng.poisson(mu).astype(np.float64)
 
     @property
     def reml(self) -> bool:
@@ -228,21 +200,30 @@ class GlmerResult(MixedModelResult):
         """None: there is no REML criterion for a generalized model."""
         return None
 
-    def confint(self, method: str = "profile", level: float = 0.95) -> pd.DataFrame:
+    def confint(self, method: str = "profile", level: float = 0.95, **options: Any) -> pd.DataFrame:
         """Confidence intervals (lme4: ``confint(m, method, level, oldNames = FALSE)``):
         ``"profile"`` (likelihood profile) or ``"wald"``."""
-        from ..inference.confint import confint
+        return confint(self, method, level, **options)
 
-        return confint(self, method, level)
-
-    def tidy(self, effects: str = "fixed") -> pd.DataFrame:
+    def tidy(self, effects: str = "fixed", ddf: str | None = "asymptotic") -> pd.DataFrame:
         """Long frames as broom.mixed's ``tidy(m, effects)``: fixed, ran_pars, ran_vals."""
-        from ..fitted.tidy import tidy
+        return tidy(self, effects, _asymptotic(ddf))
 
-        return tidy(self, effects)
-
-    def summary(self) -> Summary:
+    def summary(self, ddf: str | None = "asymptotic") -> Summary:
         """lme4's ``summary(m)`` of a glmer fit; print it, or show it in a notebook."""
-        from ..fitted.summary import summarize_glmer
+        _asymptotic(ddf)
+        return summarize_glmer(self, str(self.family), self.nagq, self.pearson_residuals)
 
-        return summarize_glmer(self)
+    def refit_ml(self) -> GlmerResult:
+        """The fit itself: a generalized model is always fitted by maximum likelihood."""
+        return self
+
+
+def _asymptotic(ddf: str | None) -> str:
+    """A generalized model's tests are asymptotic z tests: no other ``ddf``."""
+    if ddf not in (None, "asymptotic"):
+        raise ArgumentError(
+            f"a generalized model's tests are asymptotic z tests; ddf={ddf!r} is for linear "
+            "models (use ddf='asymptotic', or leave it out)"
+        )
+    return "asymptotic"

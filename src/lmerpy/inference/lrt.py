@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..errors import ArgumentError, DataError, LmerpyWarning, warn
-
-if TYPE_CHECKING:
-    from ..glmm.result import GlmerResult
-    from ..lmm.result import LmerResult
-
-    Fit: TypeAlias = LmerResult | GlmerResult
+from ..fitted.base import MixedModelResult as Fit
 
 __all__ = ["anova"]
 
@@ -47,9 +41,7 @@ def anova(*fits: Fit, names: list[str] | None = None, refit: bool = True) -> pd.
     _check_same_data(fits)
     if refit and any(f.reml for f in fits):
         warn("refitting model(s) with ML (instead of REML)", LmerpyWarning)
-        from ..lmm.result import LmerResult
-
-        fits = tuple(f.refit_ml() if isinstance(f, LmerResult) and f.reml else f for f in fits)
+        fits = tuple(f.refit_ml() for f in fits)
     order = sorted(range(len(fits)), key=lambda i: fits[i].npar)
     ranked = [fits[i] for i in order]
     _check_nested(ranked)

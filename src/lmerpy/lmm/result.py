@@ -6,7 +6,6 @@ Built once by ``make_result`` (lme4's ``mkMerMod``) and never changed. Costly pi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -17,12 +16,14 @@ import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
 
 from ..design import Design
-from ..errors import DataError
 from ..fitted.base import MixedModelResult, fit_warnings
-from ..fitted.predict import predict, simulate
+from ..fitted.predict import new_random_effects, predict
 from ..fitted.printing import format_fit
 from ..fitted.summary import Summary, summarize
 from ..fitted.tidy import tidy
+from ..inference.confint import confint
+from ..inference.ddf import coef_table
+from ..inference.type3 import anova_type3
 from ..optimize import OptimizerRecord
 from ..solver import PlsSolution
 from .deviance import DevianceFunction
@@ -91,18 +92,6 @@ class LmerResult(MixedModelResult):
         return self.record.f_final
 
     @property
-    def loglik(self) -> float:
-        return -self.objective / 2
-
-    @property
-    def aic(self) -> float:
-        return self.objective + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return self.objective + self.npar * math.log(self.nobs)
-
-    @property
     def reml_criterion(self) -> float | None:
         return self.objective if self.reml else None
 
@@ -111,10 +100,6 @@ class LmerResult(MixedModelResult):
         if not self.reml:
             return self.objective
         return self.devfun.solve(self.record.final, reml=False).objective
-
-    @property
-    def df_residual(self) -> int:
-        return self.nobs - self.npar
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
@@ -159,24 +144,18 @@ class LmerResult(MixedModelResult):
         notebook (``_repr_html_``) or a report (``to_markdown()``)."""
         return summarize(self, ddf)
 
-    def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+    def coef_table(self, ddf: str | None = "satterthwaite") -> pd.DataFrame:
         """Estimate, Std. Error, df, t value, Pr(>|t|) (lmerTest: ``summary(m)$coefficients``);
         ``ddf`` is ``"satterthwaite"``, ``"kenward-roger"`` or ``"residual"``."""
-        from ..inference.ddf import coef_table
-
-        return coef_table(self, ddf)
+        return coef_table(self, ddf or "satterthwaite")
 
     def anova(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """Type III F tests of the fixed terms (lmerTest: ``anova(m)``)."""
-        from ..inference.ddf import anova_type3
-
         return anova_type3(self, ddf)
 
     def confint(self, method: str = "profile", level: float = 0.95, **options: Any) -> pd.DataFrame:
         """Confidence intervals (lme4: ``confint(m, method, level, oldNames = FALSE)``):
         ``"profile"``, ``"wald"`` or ``"boot"`` (``nsim``, ``seed``, ``progress``)."""
-        from ..inference.confint import confint
-
         return confint(self, method, level, **options)
 
     def predict(
@@ -190,12 +169,13 @@ class LmerResult(MixedModelResult):
             self._require_rows("predictions on the data")
         return predict(self, newdata, re_form, allow_new_levels)
 
-    def simulate(
-        self, nsim: int = 1, seed: int | np.random.Generator | None = None
-    ) -> pd.DataFrame:
-        """Simulated responses (lme4: ``simulate(m, nsim, seed)``)."""
-        self._require_rows("simulated responses")
-        return simulate(self, nsim, seed)
+    def simulate_once(self, rng: np.random.Generator) -> NDArray[np.float64]:
+        """One response: Xβ + offset + Zb + ε with b and ε drawn afresh (σ-scaled)."""
+        design, sigma = self.design, self.sigma
+        mean = design.X @ self.solution.beta + (0.0 if design.offset is None else design.offset)
+        scale = sigma / np.sqrt(design.weights) if design.weights is not None else sigma
+        y = mean + scale * rng.standard_normal(design.nobs)
+        return y + new_random_effects(self, rng)
 
     def refit(self, response: ArrayLike | None = None) -> LmerResult:
         """The same model fitted to a new response (lme4: ``refit(m, newresp)``)."""
@@ -229,13 +209,6 @@ class LmerResult(MixedModelResult):
     def residuals(self) -> pd.Series:
         self._require_rows("residuals")
         return pd.Series(self.design.y - self.solution.fitted, index=self.design.rows, name="resid")
-
-    def _require_rows(self, what: str) -> None:
-        if self.design.streamed_rows is not None:
-            raise DataError(
-                f"the {what} of a fit to data read in chunks are not kept in memory: "
-                "lmerpy.write_fitted(fit, data, path) writes them to Parquet"
-            )
 
 
 def make_result(devfun: DevianceFunction, record: OptimizerRecord) -> LmerResult:

@@ -14,15 +14,23 @@ correlation at its limit), the test lme4's ``isSingular`` makes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ArgumentError, ArgumentTypeError
-from ..formula.ast import Literal
 
-__all__ = ["TermType", "get_term_type", "register_term_type", "registered_term_types"]
+__all__ = [
+    "Option",
+    "TermType",
+    "get_term_type",
+    "register_term_type",
+    "registered_term_types",
+]
+
+Option: TypeAlias = float | int | str | bool
+"""A term option's value, as a literal of the formula gives it (``cs(x | g, hom = TRUE)``)."""
 
 
 @runtime_checkable
@@ -90,12 +98,12 @@ def registered_term_types() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_term_type(name: str, options: Mapping[str, Literal] | None = None) -> TermType:
+def get_term_type(name: str, options: Mapping[str, Option] | None = None) -> TermType:
     """Build the term type ``name`` with ``options``; ``KeyError`` if it is not registered."""
     return _REGISTRY[name](**dict(options or {}))
 
 
-def flag(value: Literal, option: str) -> bool:
+def flag(value: Option, option: str) -> bool:
     """A TRUE/FALSE option, or a TypeError naming it."""
     if not isinstance(value, bool):
         raise ArgumentTypeError(f"{option} must be TRUE or FALSE, not {value!r}")

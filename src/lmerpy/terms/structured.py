@@ -12,8 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from ..formula.ast import Literal
-from .registry import flag, register_term_type
+from .registry import Option, flag, register_term_type
 
 __all__ = ["AR1", "CompoundSymmetry", "Diagonal"]
 
@@ -63,7 +62,7 @@ class Diagonal(_Scaled):
 
     name = "diag"
 
-    def __init__(self, hom: Literal = False) -> None:
+    def __init__(self, hom: Option = False) -> None:
         super().__init__(flag(hom, "hom"))
 
 
@@ -74,7 +73,7 @@ class CompoundSymmetry(_Scaled):
     name = "cs"
     n_corr = 1
 
-    def __init__(self, hom: Literal = False) -> None:
+    def __init__(self, hom: Option = False) -> None:
         super().__init__(flag(hom, "hom"))
 
     def rho_min(self, n_cols: int) -> float:
@@ -102,7 +101,7 @@ class AR1(_Scaled):
     name = "ar1"
     n_corr = 1
 
-    def __init__(self, het: Literal = False) -> None:
+    def __init__(self, het: Option = False) -> None:
         super().__init__(not flag(het, "het"))
 
     def correlation_factor(self, rho: NDArray[np.float64], n_cols: int) -> NDArray[np.float64]:
