@@ -36,7 +36,7 @@ from lmerpy.kaplan2010.level1 import Level1Intervals, level1_intervals
 from lmerpy.kaplan2010.ols import OlsResult, lm
 from lmerpy.lmm.result import LmerResult
 
-REPORT = Path(__file__).parent / "reference" / "report"
+REPORT = Path(__file__).parents[1] / "reference" / "report"
 TABLES: dict[str, Any] = json.loads((REPORT / "tables.json").read_text())
 LME4: dict[str, Any] = json.loads((REPORT / "report_lme4.json").read_text())
 DIFFERENCES: dict[str, Any] = json.loads((REPORT / "differences.json").read_text())

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lmerpy
-from tests.chunked.helpers import assert_same_fit
+from tests.data.helpers import assert_same_fit
 from tests.fits import data
 
 CASES = [

@@ -17,7 +17,7 @@ from lmerpy.errors import FamilyError
 from lmerpy.glmm.family import EPS, binomial, get_family, poisson
 
 REFS: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "reference" / "glmer" / "references.json").read_text()
+    (Path(__file__).parents[1] / "reference" / "glmer" / "references.json").read_text()
 )["families"]
 Y01 = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
 CASES = {

@@ -13,7 +13,7 @@ import pytest
 import lmerpy
 from lmerpy.errors import DataError, FormulaSemanticError, MissingColumnError
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 
 
 @pytest.fixture(scope="module", params=["exam_hlm", "sleepstudy_corr"])

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import lmerpy
-from tests.chunked.helpers import assert_same_fit
+from tests.data.helpers import assert_same_fit
 from tests.fits import data
 
 

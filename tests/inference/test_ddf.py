@@ -38,7 +38,7 @@ from lmerpy.errors import FitError
 from lmerpy.inference import ddf, kenward_roger, type3
 from lmerpy.lmm.result import LmerResult
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 LMERTEST = REFERENCE / "lmertest"
 RTOL = 0.01
 P_RTOL, P_ATOL = 0.02, 1e-10

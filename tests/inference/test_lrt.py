@@ -11,7 +11,7 @@ import pytest
 import lmerpy
 from lmerpy.errors import DataError, LmerpyWarning
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 
 
 @pytest.mark.parametrize("name", ["exam_anova_intercept_vs_hlm", "sleepstudy_anova"])

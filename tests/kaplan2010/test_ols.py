@@ -25,7 +25,7 @@ from lmerpy.errors import (
 )
 from lmerpy.kaplan2010.ols import OlsResult, lm
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 EXAM_OLS = json.loads((REFERENCE / "exam_ols.json").read_text())
 LM_REFERENCE = json.loads((REFERENCE / "report" / "lm_reference.json").read_text())
 REL = 1e-9

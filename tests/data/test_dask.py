@@ -13,7 +13,7 @@ import pytest
 from distributed import Client, LocalCluster, get_task_stream
 
 import lmerpy
-from tests.chunked.helpers import assert_same_fit
+from tests.data.helpers import assert_same_fit
 from tests.fits import data
 
 

@@ -22,7 +22,7 @@ from lmerpy.kaplan2010.level1 import Level1Intervals, level1_intervals
 from lmerpy.kaplan2010.ols import OlsResult, lm
 from lmerpy.lmm.result import LmerResult
 
-LME4 = json.loads((Path(__file__).parent / "reference/report/report_lme4.json").read_text())
+LME4 = json.loads((Path(__file__).parents[1] / "reference/report/report_lme4.json").read_text())
 NAMES = ["OLS", "Var. Interc.", "Var. Slope", "HLM"]
 FORMULAS = [
     "normexam ~ standLRT",

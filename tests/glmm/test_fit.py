@@ -36,7 +36,7 @@ from lmerpy.glmm.fit import glmer
 from lmerpy.glmm.result import GlmerResult
 from tests.fits import data
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 C_SAT_CBPP = 83.95671  # -2 Σ log dbinom(incidence, size, incidence / size) in R
 

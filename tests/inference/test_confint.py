@@ -37,7 +37,7 @@ from lmerpy.inference import parameters, profile
 from lmerpy.inference.confint import confint
 from lmerpy.lmm.result import LmerResult
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 CBPP_FIXED = json.loads((REFERENCE / "confint" / "cbpp_weighted_fixed.json").read_text())
 
 

@@ -27,7 +27,7 @@ from lmerpy.kaplan2010.ols import lm
 from lmerpy.kaplan2010.report import ReportResult, printed_tables, report_intervals, run_report
 from tests.fits import data, fit
 
-REPORT = Path(__file__).parent / "reference" / "report"
+REPORT = Path(__file__).parents[1] / "reference" / "report"
 TABLES: dict[str, Any] = json.loads((REPORT / "tables.json").read_text())
 DIFFERENCES: dict[str, Any] = json.loads((REPORT / "differences.json").read_text())
 NUMBERS = ["1.1", *(f"2.{i}" for i in range(1, 13)), "3.1", "4.1", "4.2"]
