@@ -24,7 +24,7 @@ import math
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import Literal, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -45,19 +45,8 @@ from .profile import glmm_profile, lmm_profile
 __all__ = ["METHODS", "confint", "parameter_names"]
 
 FloatArray = NDArray[np.float64]
-Kind = Literal["sd", "cor", "theta", "sigma"]
 
 METHODS = ("profile", "wald", "boot")
-PIVOT_TOL = 1e-8  # a Cholesky pivot below this is taken as 0 (a correlation at ±1)
-ZETA_CAP = 1e6  # |ζ| where the deviance is infinite (not positive definite)
-NUISANCE_STEP = 0.02  # BOBYQA's first step in the scaled nuisance coordinates
-NUISANCE_FTOL = 1e-6  # on the deviance: moves ζ ≈ 2 by < 1e-6
-NUISANCE_XTOL = 1e-5
-NUISANCE_MAXEVAL = 20_000
-MAX_BRACKET_STEPS = 60
-MAX_GROWTH = 4.0  # a bracketing step is at most this many times the previous one
-OVERSHOOT = 1.2  # secant steps aim this much beyond the crossing, to bracket it
-ROOT_XTOL = 1e-4  # Brent's tolerance on a limit, relative to the first step
 
 
 # ---- names ---------------------------------------------------------------------------------------

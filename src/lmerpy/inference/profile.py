@@ -12,7 +12,6 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import scipy.optimize
@@ -30,10 +29,7 @@ from .parameters import Layout, layout_of, theta_from_variance, variance_values
 __all__ = ["glmm_profile", "lmm_profile"]
 
 FloatArray = NDArray[np.float64]
-Kind = Literal["sd", "cor", "theta", "sigma"]
 
-METHODS = ("profile", "wald", "boot")
-PIVOT_TOL = 1e-8  # a Cholesky pivot below this is taken as 0 (a correlation at ±1)
 ZETA_CAP = 1e6  # |ζ| where the deviance is infinite (not positive definite)
 NUISANCE_STEP = 0.02  # BOBYQA's first step in the scaled nuisance coordinates
 NUISANCE_FTOL = 1e-6  # on the deviance: moves ζ ≈ 2 by < 1e-6
