@@ -107,10 +107,10 @@ def child_fit(folder: Path, formula: str, reml: bool, dense_gib: float) -> dict[
     that it is timed apart and written to ``partial.json`` beside the data before the final
     solve, which also computes every conditional variance), then the fitted model."""
     import lmerpy
-    import lmerpy.solver.workspace
+    import lmerpy.solver.structure
     from lmerpy.lmm.chunked import streamed_design
 
-    lmerpy.solver.workspace.MAX_DENSE_BYTES = int(dense_gib * 2**30)
+    lmerpy.solver.structure.MAX_DENSE_BYTES = int(dense_gib * 2**30)
     files = str(folder / "*.parquet")
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()

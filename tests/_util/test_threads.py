@@ -12,7 +12,8 @@ def blas_threads() -> list[int]:
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
 
-def test_one_thread_inside_and_restored_after() -> None:
+def test_one_thread_inside_and_restored_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LMERPY_BLAS_THREADS", raising=False)  # the default behaviour
     before = blas_threads()
     with one_blas_thread():
         assert all(n == 1 for n in blas_threads())

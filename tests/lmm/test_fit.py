@@ -55,7 +55,7 @@ def test_scalar_terms_have_an_exact_gradient_and_fit_with_it() -> None:
     assert fit.record.evaluations < slow.record.evaluations
     # lme4 1.1-31: REMLcrit(lmer(diameter ~ 1 + (1 | plate) + (1 | sample), Penicillin))
     assert fit.reml_criterion <= 330.860588999604 + 1e-7
-    assert fit.reml_criterion <= slow.reml_criterion
+    assert fit.reml_criterion <= slow.reml_criterion + 1e-7  # BOBYQA stops within ftol 1e-8
 
 
 def test_auto_takes_the_gradient_where_a_dense_block_makes_evaluations_costly() -> None:

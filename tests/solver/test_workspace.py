@@ -15,7 +15,7 @@ import pytest
 import scipy.linalg as sla
 
 from lmerpy import datasets
-from lmerpy.solver import workspace as pls
+from lmerpy.solver import blocked, diagonal, factor, fillin
 from lmerpy.solver.workspace import PlsSolution, PlsWorkspace, ReBlock
 
 # ---------------------------------------------------------------------------------------------
@@ -383,7 +383,7 @@ def test_solution_is_self_consistent(case: Case) -> None:
 def test_block_structure(case: Case) -> None:
     """Nested terms keep block-diagonal storage; crossed ones are filled in (dense)."""
     if case.dense_diag:
-        assert _workspace(case)._struct.dense_diag == case.dense_diag
+        assert _workspace(case)._plan.structure.dense_diag == case.dense_diag
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,8 +444,8 @@ def _three_crossed(rng: np.random.Generator) -> tuple:
 def test_three_crossed_factors_match_dense() -> None:
     rng = np.random.default_rng(20240611)
     ws = _check_against_dense(*_three_crossed(rng))
-    assert ws._struct.dense_diag == (False, True, True)
-    assert ws._maps, "the precomputed fill-in maps should be used"
+    assert ws._plan.structure.dense_diag == (False, True, True)
+    assert ws._plan.maps, "the precomputed fill-in maps should be used"
 
 
 def test_three_crossed_scalar_terms_match_dense() -> None:
@@ -461,10 +461,10 @@ def test_three_crossed_scalar_terms_match_dense() -> None:
 
 def test_generic_fill_in_path_matches_dense(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without precomputed maps all fill-in comes from products of factor blocks."""
-    monkeypatch.setattr(pls, "_MAX_MAP_ENTRIES", 0)
+    monkeypatch.setattr(fillin, "_MAX_MAP_ENTRIES", 0)
     rng = np.random.default_rng(20240611)
     ws = _check_against_dense(*_three_crossed(rng))
-    assert not ws._maps
+    assert not ws._plan.maps
 
 
 def test_nested_and_crossed_vector_terms_match_dense() -> None:
@@ -476,7 +476,7 @@ def test_nested_and_crossed_vector_terms_match_dense() -> None:
     h = rng.integers(0, 4, n)
     problem = _random_problem(rng, n, [(fine, 30, 2), (coarse, 6, 2), (h, 4, 1)])
     ws = _check_against_dense(*problem)
-    assert ws._struct.dense_diag == (False, False, True)
+    assert ws._plan.structure.dense_diag == (False, False, True)
 
 
 def test_same_grouping_factor_twice_matches_dense() -> None:
@@ -487,7 +487,7 @@ def test_same_grouping_factor_twice_matches_dense() -> None:
     blocks, X, y, w, off, lambdas = _random_problem(rng, n, [(g, 12, 1), (g, 12, 1)])
     blocks[1] = ReBlock(g, 12, X[:, 1:2].copy())
     ws = _check_against_dense(blocks, X, y, w, off, lambdas)
-    assert ws._struct.dense_diag == (False, False)
+    assert ws._plan.structure.dense_diag == (False, False)
 
 
 def test_singular_lambda_is_allowed() -> None:
@@ -538,7 +538,7 @@ def test_reweight_equals_a_fresh_workspace(reweightable: bool) -> None:
     rng = np.random.default_rng(3)
     blocks, X, y, w, off, lambdas = _three_crossed(rng)
     ws = PlsWorkspace(blocks, X, y, weights=w, offset=off, reweightable=reweightable)
-    assert ws._maps
+    assert ws._plan.maps
     w2, y2 = rng.uniform(0.2, 3.0, size=len(y)), y + rng.normal(size=len(y))
     ws.reweight(w2, y2)
     fresh = PlsWorkspace(blocks, X, y2, weights=w2, offset=off)
@@ -555,12 +555,22 @@ def test_small_batched_cholesky_solve_matches_lapack(p: int) -> None:
     G = rng.normal(size=(50, p, p))
     A = G @ G.transpose(0, 2, 1) + 0.1 * np.eye(p)
     B = rng.normal(size=(50, p, 4))
-    L, C = pls._small_cholesky_solve(A, B)
+    L, C = diagonal.small_cholesky_solve(A, B)
     np.testing.assert_allclose(L, np.linalg.cholesky(A), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(C, np.linalg.solve(np.linalg.cholesky(A), B), rtol=1e-10)
     A[7] = -np.eye(p)
     with pytest.raises(np.linalg.LinAlgError):
-        pls._small_cholesky_solve(A, B)
+        diagonal.small_cholesky_solve(A, B)
+
+
+def _blocked_modes(
+    ws: PlsWorkspace, lambdas: list[np.ndarray], beta: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """`PlsWorkspace.modes` through the blocked factorisation, whatever the model's route."""
+    f = blocked.factorise_blocked(ws._plan, lambdas)
+    RX, beta_hat = factor.fixed_effects(f.Lxy)
+    b = beta_hat if beta is None else beta
+    return b, np.concatenate(f.modes(b)), f.ldL2, RX
 
 
 @pytest.mark.parametrize("p", [1, 2, 3])
@@ -572,7 +582,7 @@ def test_one_term_modes_match_the_blocked_path(p: int) -> None:
     for cols in (X, X[:, :0]):
         ws = PlsWorkspace(blocks, cols, y, weights=w, offset=off)
         fast = [ws.modes(lambdas), ws.modes(lambdas, np.full(cols.shape[1], 0.3))]
-        general = [ws._general_modes(lambdas, None), ws._general_modes(lambdas, fast[1][0])]
+        general = [_blocked_modes(ws, lambdas, None), _blocked_modes(ws, lambdas, fast[1][0])]
         for got, want in zip(fast, general, strict=True):
             for a, b in zip(got, want, strict=True):
                 np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
@@ -619,7 +629,7 @@ def test_gradient_matches_central_differences(layout: str, reml: bool) -> None:
     rng = np.random.default_rng(11)
     ws = _scalar_problem(rng, layout)
     assert ws.has_gradient
-    theta = rng.uniform(0.3, 1.5, len(ws._dims))
+    theta = rng.uniform(0.3, 1.5, len(ws._plan.dims))
     value, grad = ws.objective_gradient(theta, reml)
     assert value == pytest.approx(ws.objective([t.reshape(1, 1) for t in theta], reml), rel=1e-12)
     np.testing.assert_allclose(grad, _central_differences(ws, theta, reml), rtol=1e-5, atol=1e-5)
@@ -627,10 +637,10 @@ def test_gradient_matches_central_differences(layout: str, reml: bool) -> None:
 
 def test_gradient_without_fill_in_maps(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first term's part of the trace from products of factor blocks, not the maps."""
-    monkeypatch.setattr(pls, "_MAX_MAP_ENTRIES", 0)
+    monkeypatch.setattr(fillin, "_MAX_MAP_ENTRIES", 0)
     rng = np.random.default_rng(11)
     ws = _scalar_problem(rng, "three crossed")
-    assert not ws._prods
+    assert not ws._plan.products
     theta = rng.uniform(0.3, 1.5, 3)
     _, grad = ws.objective_gradient(theta, True)
     np.testing.assert_allclose(grad, _central_differences(ws, theta, True), rtol=1e-5, atol=1e-5)
@@ -660,9 +670,9 @@ def test_small_models_take_one_dense_factorisation_with_the_same_objective(
     terms = [(fine, 12, 2), (fine // 4, 3, 2), (rng.integers(0, 5, n), 5, 1)]  # q = 35
     blocks, X, y, w, off, lambdas = _random_problem(rng, n, terms)
     ws = PlsWorkspace(blocks, X, y, weights=w, offset=off)
-    assert ws.q <= pls.SMALL_DENSE
+    assert ws.q <= factor.SMALL_DENSE
     small = [ws.objective(lambdas, reml) for reml in (True, False)]
-    monkeypatch.setattr(pls, "SMALL_DENSE", 0)
+    monkeypatch.setattr(factor, "SMALL_DENSE", 0)
     blocked = [ws.objective(lambdas, reml) for reml in (True, False)]
     np.testing.assert_allclose(small, blocked, rtol=1e-11)
     for reml, value in zip((True, False), small, strict=True):

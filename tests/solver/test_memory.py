@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import lmerpy
-from lmerpy.solver import workspace as pls
+from lmerpy.solver import blocked
 from tests.fits import data
 
 
@@ -25,7 +25,7 @@ def test_sliced_conditional_variances_are_the_same(
     fit = lmerpy.lmer(formula, data(name))
     theta = fit.record.final
     whole = fit.devfun.solve(theta).condvar
-    monkeypatch.setattr(pls, "_MAX_SOLVE_BYTES", 200)  # a few levels a slice
+    monkeypatch.setattr(blocked, "_MAX_SOLVE_BYTES", 200)  # a few levels a slice
     sliced = lmerpy.make_deviance(fit.design).solve(theta).condvar
     for a, b in zip(whole, sliced, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)

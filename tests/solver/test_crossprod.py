@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmerpy import CrossProducts
-from lmerpy.solver.workspace import PlsWorkspace, ReBlock
+from lmerpy.solver import PlsWorkspace, ReBlock
 
 N = 120
 

@@ -1,0 +1,160 @@
+"""Two shortcuts to L where the blocked machinery's bookkeeping would dominate: a model with
+one term (the commonest) in batched numpy calls over its level blocks, and a small model of
+several terms in one dense Cholesky factorisation of the whole matrix.
+
+Each gives what the blocked factor gives (`factor.Factor`): log|L|², the [X y] block's
+factor, the spherical modes and the conditional variances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+
+from .blocks import FloatArray, IntArray, dense_from_blocks, to_dense
+from .diagonal import Diag, NotPositiveDefinite, small_back_solve, small_cholesky_solve
+from .plan import Plan
+
+__all__ = ["DenseFactor", "LevelFactor", "factorise_dense", "factorise_one_term"]
+
+
+@dataclass(frozen=True)
+class LevelFactor:
+    """L of a one-term model, level by level."""
+
+    L: FloatArray
+    """(m, p, p) lower factors: L_l L_l' = T'Z_l'WZ_l T + I."""
+    C: FloatArray
+    """(m, p, p + 1): C_l = L_l⁻¹T'Z_l'W[X y], the [X y] row of L."""
+    Lxy: FloatArray
+    """The factor of the [X y] block, [R_X' 0; c_β' r]."""
+    ldL2: float  # noqa: N815 (lme4's name)
+
+    def modes(self, beta: FloatArray) -> list[FloatArray]:
+        """Spherical modes u from L_l' u_l = c_l - C_l,X β."""
+        p = self.Lxy.shape[0] - 1
+        u = small_back_solve(self.L, self.C[:, :, p] - self.C[:, :, :p] @ beta)
+        return [np.ascontiguousarray(u).ravel()]
+
+    def relative_condvar(self, T: Sequence[FloatArray]) -> list[FloatArray]:
+        """The level blocks of Λ(L L')⁻¹Λ' = (T L_l⁻ᵀ)(T L_l⁻ᵀ)'."""
+        L = self.L
+        Linv = 1.0 / L if L.shape[1] == 1 else np.asarray(np.linalg.inv(L), dtype=np.float64)
+        return [Diag(L, Linv).q_blocks(T[0])]
+
+
+def factorise_one_term(plan: Plan, T: FloatArray) -> LevelFactor:
+    """L of a one-term model at template T in a handful of batched numpy calls; raises
+    NotPositiveDefinite."""
+    D = plan.templates[(0, 0)]  # (levels, p, p) block diagonal of Z'WZ
+    assert isinstance(D, np.ndarray) and D.ndim == 3
+    p = D.shape[1]
+    try:
+        L, C = small_cholesky_solve(T.T @ D @ T + np.eye(p), T.T @ _level_xy(plan))
+        Lxy = np.linalg.cholesky(plan.templates[(1, 1)] - np.einsum("lpa,lpb->ab", C, C))
+    except np.linalg.LinAlgError as err:
+        raise NotPositiveDefinite from err
+    ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+    return LevelFactor(L, C, np.asarray(Lxy, dtype=np.float64), ldL2)
+
+
+def _level_xy(plan: Plan) -> FloatArray:
+    """Z_l'W[X y] per level, (levels, p, p + 1) (kept on the plan until it is refilled)."""
+    if plan.level_xy is None:
+        D = plan.templates[(0, 0)]
+        m, p = D.shape[0], D.shape[1]
+        xy = to_dense(plan.templates[(1, 0)])
+        plan.level_xy = np.ascontiguousarray(xy.reshape(-1, m, p).transpose(1, 2, 0))
+    return plan.level_xy
+
+
+@dataclass(frozen=True)
+class DenseFactor:
+    """L of a small model as one dense lower-triangular matrix, random effects first."""
+
+    L: FloatArray
+    Lxy: FloatArray
+    """The factor of the [X y] block, [R_X' 0; c_β' r] (L's trailing block)."""
+    levels: Sequence[int]
+    dims: Sequence[int]
+    ldL2: float  # noqa: N815 (lme4's name)
+
+    def modes(self, beta: FloatArray) -> list[FloatArray]:
+        """Spherical modes u, term by term, from L_Z' u = c_u - L_XZ' β."""
+        p = self.Lxy.shape[0] - 1
+        q = self.L.shape[0] - p - 1
+        LXZ = self.L[q:, :q]
+        rhs = LXZ[p] - LXZ[:p].T @ beta
+        u = sla.solve_triangular(self.L[:q, :q], rhs, lower=True, trans="T", check_finite=False)
+        edges = np.cumsum([m * d for m, d in zip(self.levels, self.dims, strict=True)])
+        return [np.asarray(part) for part in np.split(u, edges[:-1])]
+
+    def relative_condvar(self, T: Sequence[FloatArray]) -> list[FloatArray]:
+        """Per term, the level blocks of Λ(L_Z L_Z')⁻¹Λ'."""
+        q = self.L.shape[0] - self.Lxy.shape[0]
+        Linv = sla.solve_triangular(self.L[:q, :q], np.eye(q), lower=True, check_finite=False)
+        G = Linv.T @ Linv
+        out, start = [], 0
+        for Tk, m, p in zip(T, self.levels, self.dims, strict=True):
+            idx = start + np.arange(m * p).reshape(m, p)
+            out.append(Tk @ G[idx[:, :, None], idx[:, None, :]] @ Tk.T)
+            start += m * p
+        return out
+
+
+def factorise_dense(plan: Plan, T: Sequence[FloatArray]) -> DenseFactor:
+    """L of the whole matrix [Λ'Z'WZΛ + I, Λ'Z'W[X y]; ., [X y]'W[X y]] from one dense
+    Cholesky factorisation; raises NotPositiveDefinite."""
+    A = _dense_cross_products(plan)
+    q = plan.q
+    lam = np.zeros((q, q))
+    rows, cols = _lambda_index(plan)
+    lam[rows, cols] = np.concatenate(
+        [np.tile(Tk.ravel(), m) for Tk, m in zip(T, plan.levels, strict=True)]
+    )
+    full = np.empty_like(A)
+    top = lam.T @ A[:q]  # Λ'[Z'WZ Z'W[X y]]
+    full[:q, :q] = top[:, :q] @ lam
+    full[:q, q:] = top[:, q:]
+    full[q:, :q] = top[:, q:].T
+    full[q:, q:] = A[q:, q:]
+    full[:q, :q] += np.eye(q)
+    try:
+        L = np.asarray(np.linalg.cholesky(full), dtype=np.float64)
+    except np.linalg.LinAlgError as err:
+        raise NotPositiveDefinite from err
+    ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L)[:q])))
+    return DenseFactor(L, L[q:, q:], plan.levels, plan.dims, ldL2)
+
+
+def _dense_cross_products(plan: Plan) -> FloatArray:
+    """[Z X y]'W[Z X y] as one dense matrix (kept on the plan until it is refilled)."""
+    if plan.dense is None:
+        sizes = [m * p for m, p in zip(plan.levels, plan.dims, strict=True)]
+        edges = np.cumsum([0, *sizes, plan.p + 1])
+        A = np.zeros((int(edges[-1]),) * 2)
+        for (j, i), block in plan.templates.items():
+            if isinstance(block, np.ndarray) and block.ndim == 3:
+                dense = dense_from_blocks(block)
+            else:
+                dense = to_dense(block)
+            A[edges[j] : edges[j + 1], edges[i] : edges[i + 1]] = dense
+            A[edges[i] : edges[i + 1], edges[j] : edges[j + 1]] = dense.T
+        plan.dense = A
+    return plan.dense
+
+
+def _lambda_index(plan: Plan) -> tuple[IntArray, IntArray]:
+    """Positions in Λ (q × q) of the level blocks' entries, term by term, row-major."""
+    if plan.lambda_index is None:
+        rows, cols, start = [], [], 0
+        for m, p in zip(plan.levels, plan.dims, strict=True):
+            level, a, b = np.meshgrid(np.arange(m), np.arange(p), np.arange(p), indexing="ij")
+            rows.append((start + level * p + a).ravel())
+            cols.append((start + level * p + b).ravel())
+            start += m * p
+        plan.lambda_index = (np.concatenate(rows), np.concatenate(cols))
+    return plan.lambda_index

@@ -1,0 +1,143 @@
+"""The Cholesky factor L at Λθ, the one place that picks how it is computed, and the
+criterion and fixed effects read from it.
+
+For a relative covariance factor Λθ the symmetric matrix
+
+    [ Λ'Z'WZΛ + I     Λ'Z'W[X y]   ]
+    [ [X y]'WZΛ       [X y]'W[X y] ]
+
+is factored as L L' with L lower triangular.  The last diagonal block of L is
+[R_X' 0; c_β' r] with r² the penalized weighted residual sum of squares.  Three routes give
+the same L up to rounding (`route`); each yields a `Factor`, which is all the workspace reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+import numpy as np
+
+from .blocked import factorise_blocked
+from .blocks import FloatArray
+from .dense import factorise_dense, factorise_one_term
+from .plan import Plan
+
+__all__ = [
+    "SMALL_DENSE",
+    "Factor",
+    "PlsCriterion",
+    "Route",
+    "criterion",
+    "decompose",
+    "factorise",
+    "fixed_effects",
+    "route",
+]
+
+SMALL_DENSE = 100
+"""Models of several terms with at most this many random effects factor the whole matrix
+densely (Penicillin, 30: 105 µs against the blocked path's 257 µs; Pastes, 40: 126 against
+238; a single term's batched path is as fast or faster: Exam's 130, 146 µs against 592)."""
+
+
+class Factor(Protocol):
+    """L at Λθ, however it was computed."""
+
+    @property
+    def ldL2(self) -> float:
+        """log det(Λ'Z'WZΛ + I)."""
+        ...
+
+    @property
+    def Lxy(self) -> FloatArray:
+        """The factor of the [X y] block, [R_X' 0; c_β' r]."""
+        ...
+
+    def modes(self, beta: FloatArray) -> list[FloatArray]:
+        """The spherical modes u at β, term by term."""
+        ...
+
+    def relative_condvar(self, T: Sequence[FloatArray]) -> list[FloatArray]:
+        """Per term, the (n_levels, p_i, p_i) blocks of Λ(L_Z L_Z')⁻¹Λ'."""
+        ...
+
+
+class Route(Enum):
+    """How L is computed."""
+
+    ONE_TERM = "the level blocks of a single term, in batched numpy calls"
+    SMALL_DENSE = "one dense Cholesky factorisation of the whole matrix"
+    BLOCKED = "the blocked factorisation"
+
+
+def route(plan: Plan) -> Route:
+    """The route to L for a model: a single term by its level blocks; several terms with at
+    most SMALL_DENSE random effects (read at each call) in one dense factorisation, where the
+    blocked path's bookkeeping would dominate; all others blocked.  Every route gives what
+    `solve` needs, so a model is searched and reported by the same factor; only the
+    gradient of several terms needs the blocked factor whatever the route (`gradient`)."""
+    if plan.n_terms == 1:
+        return Route.ONE_TERM
+    if plan.n_terms > 1 and plan.q <= SMALL_DENSE:
+        return Route.SMALL_DENSE
+    return Route.BLOCKED
+
+
+def factorise(plan: Plan, T: Sequence[FloatArray]) -> Factor:
+    """L at the templates T of Λ's blocks, by the model's route; raises NotPositiveDefinite."""
+    chosen = route(plan)
+    if chosen is Route.ONE_TERM:
+        return factorise_one_term(plan, T[0])
+    if chosen is Route.SMALL_DENSE:
+        return factorise_dense(plan, T)
+    return factorise_blocked(plan, T)
+
+
+def criterion(ldL2: float, Lxy: FloatArray, n: int, sum_log_w: float, reml: bool) -> float:
+    """lme4's criterion from log|L|² and the factor of the [X y] block:
+    ML:   ldL2 - Σ log w + n (1 + log(2π pwrss / n))
+    REML: ldL2 - Σ log w + ldRX2 + (n - p)(1 + log(2π pwrss / (n - p)))"""
+    p = Lxy.shape[0] - 1
+    ldRX2 = 2.0 * float(np.sum(np.log(np.diag(Lxy)[:p])))
+    pwrss = float(Lxy[p, p]) ** 2
+    if reml:
+        dof = n - p
+        value = ldL2 - sum_log_w + ldRX2 + dof * (1.0 + np.log(2.0 * np.pi * pwrss / dof))
+    else:
+        value = ldL2 - sum_log_w + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+    return float(value)
+
+
+def fixed_effects(Lxy: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(R_X, β̂) from the factor of the [X y] block."""
+    p = Lxy.shape[0] - 1
+    RX = np.ascontiguousarray(np.triu(Lxy[:p, :p].T))
+    beta = np.linalg.solve(RX, Lxy[p, :p]) if p else np.zeros(0)  # tiny: numpy is fastest
+    return RX, np.asarray(beta, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class PlsCriterion:
+    """The criterion at Λθ with its parts, R_X and β̂: everything but the conditional modes
+    and variances (see `PlsWorkspace.decompose`)."""
+
+    objective: float
+    ldL2: float  # noqa: N815 (lme4's name)
+    ldRX2: float  # noqa: N815 (lme4's name)
+    pwrss: float
+    beta: FloatArray
+    RX: FloatArray
+
+
+def decompose(f: Factor, n: int, sum_log_w: float, reml: bool) -> PlsCriterion:
+    """The criterion, its parts, R_X and β̂ from a factor."""
+    Lxy = f.Lxy
+    p = Lxy.shape[0] - 1
+    ldRX2 = 2.0 * float(np.sum(np.log(np.diag(Lxy)[:p])))
+    pwrss = float(Lxy[p, p]) ** 2
+    RX, beta = fixed_effects(Lxy)
+    value = criterion(f.ldL2, Lxy, n, sum_log_w, reml)
+    return PlsCriterion(value, f.ldL2, ldRX2, pwrss, beta, RX)
