@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmerpy import CrossProducts
+from lmerpy.errors import ArgumentError
 from lmerpy.solver import PlsWorkspace, ReBlock
 
 N = 120
@@ -100,7 +101,7 @@ def test_the_workspace_from_cross_products_is_the_workspace_from_the_rows() -> N
 def test_a_workspace_without_rows_cannot_reweight() -> None:
     blocks, X, y, w, off = _problem(1)
     ws = PlsWorkspace.from_cross_products(CrossProducts.from_rows(blocks, X, y, w, off))
-    with pytest.raises(ValueError, match="no rows to reweight"):
+    with pytest.raises(ArgumentError, match="no rows to reweight"):
         ws.reweight(w, y)
 
 

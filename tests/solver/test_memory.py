@@ -1,5 +1,5 @@
-"""The conditional variances of a term with many levels crossed with another are computed a
-slice of levels at a time when the dense block below them would be large: same numbers."""
+"""Memory limits: the dense blocks' limit, and the conditional variances of a term with many
+levels crossed with another computed a slice of levels at a time (same numbers)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import lmerpy
+import lmerpy.solver.structure
+from lmerpy.errors import ModelTooLargeError
 from lmerpy.solver import blocked
 from tests.fits import data
 
@@ -29,3 +31,14 @@ def test_sliced_conditional_variances_are_the_same(
     sliced = lmerpy.make_deviance(fit.design).solve(theta).condvar
     for a, b in zip(whole, sliced, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+
+
+def test_the_documented_limit_is_the_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Assigning lmerpy.solver.structure.MAX_DENSE_BYTES (docs/scale.md) takes effect, and
+    the refusal names it."""
+    design = lmerpy.lformula("diameter ~ 1 + (1 | plate) + (1 | sample)", data("penicillin"))
+    monkeypatch.setattr(lmerpy.solver.structure, "MAX_DENSE_BYTES", 250)  # 6 x 6 x 8 is 288
+    with pytest.raises(ModelTooLargeError, match=r"lmerpy\.solver\.structure\.MAX_DENSE_BYTES"):
+        lmerpy.make_deviance(design)
+    monkeypatch.setattr(lmerpy.solver.structure, "MAX_DENSE_BYTES", 8 * 36)
+    assert lmerpy.make_deviance(design).workspace.dense_size == 6

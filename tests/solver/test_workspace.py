@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.linalg as sla
 
 from lmerpy import datasets
-from lmerpy.solver import blocked, diagonal, factor, fillin
+from lmerpy.errors import ArgumentError
+from lmerpy.solver import factor, fillin
 from lmerpy.solver.workspace import PlsSolution, PlsWorkspace, ReBlock
+from tests.solver.helpers import dense_reference, random_problem, three_crossed
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -40,72 +41,6 @@ def _T(theta: list[float], p: int) -> np.ndarray:
     cols, rows = np.triu_indices(p)  # (column, row >= column), column-major order
     T[rows, cols] = theta
     return T
-
-
-def _z(block: ReBlock) -> np.ndarray:
-    n, p = block.lhs.shape
-    Z = np.zeros((n, block.n_levels * p))
-    for a in range(p):
-        Z[np.arange(n), block.codes * p + a] = block.lhs[:, a]
-    return Z
-
-
-def dense_reference(
-    blocks: list[ReBlock],
-    X: np.ndarray,
-    y: np.ndarray,
-    lambdas: list[np.ndarray],
-    reml: bool,
-    weights: np.ndarray | None = None,
-    offset: np.ndarray | None = None,
-) -> dict[str, object]:
-    """The PLS quantities computed directly from dense Z, Λ and W (no blocking)."""
-    n, p = X.shape
-    w = np.ones(n) if weights is None else weights
-    off = np.zeros(n) if offset is None else offset
-    Lam = sla.block_diag(
-        *[np.kron(np.eye(b.n_levels), T) for b, T in zip(blocks, lambdas, strict=True)]
-    )
-    ZL = np.hstack([_z(b) for b in blocks]) @ Lam
-    q = ZL.shape[1]
-    A = ZL.T @ (w[:, None] * ZL) + np.eye(q)
-    ldL2 = 2.0 * np.sum(np.log(np.diag(np.linalg.cholesky(A))))
-    sw = np.sqrt(w)[:, None]
-    M = np.block([[sw * ZL, sw * X], [np.eye(q), np.zeros((q, p))]])
-    rhs = np.concatenate([np.sqrt(w) * (y - off), np.zeros(q)])
-    coef = np.linalg.lstsq(M, rhs, rcond=None)[0]
-    u, beta = coef[:q], coef[q:]
-    pwrss = float(np.sum((rhs - M @ coef) ** 2))
-    ZWX = ZL.T @ (w[:, None] * X)
-    schur = X.T @ (w[:, None] * X) - ZWX.T @ np.linalg.solve(A, ZWX)
-    RX = np.linalg.cholesky(schur).T
-    ldRX2 = float(np.linalg.slogdet(schur)[1])
-    slw = float(np.sum(np.log(w)))
-    if reml:
-        obj = ldL2 - slw + ldRX2 + (n - p) * (1 + np.log(2 * np.pi * pwrss / (n - p)))
-    else:
-        obj = ldL2 - slw + n * (1 + np.log(2 * np.pi * pwrss / n))
-    sigma = np.sqrt(pwrss / (n - p if reml else n))
-    V = sigma**2 * Lam @ np.linalg.solve(A, Lam.T)
-    condvar, start = [], 0
-    for b in blocks:
-        pk = b.lhs.shape[1]
-        idx = start + np.arange(b.n_levels * pk).reshape(b.n_levels, pk)
-        condvar.append(V[idx[:, :, None], idx[:, None, :]])
-        start += b.n_levels * pk
-    return {
-        "objective": obj,
-        "beta": beta,
-        "u": u,
-        "b": Lam @ u,
-        "pwrss": pwrss,
-        "ldL2": ldL2,
-        "ldRX2": ldRX2,
-        "sigma": sigma,
-        "RX": RX,
-        "condvar": condvar,
-        "fitted": X @ beta + ZL @ u + off,
-    }
 
 
 def _assert_matches_dense(sol: PlsSolution, ref: dict[str, object], rtol: float = 1e-9) -> None:
@@ -351,7 +286,17 @@ def test_objective_matches_lme4(case: Case) -> None:
 
 
 def test_solution_matches_lme4(case: Case) -> None:
-    sol = _workspace(case).solve(case.lambdas, case.reml)
+    _assert_matches_lme4(_workspace(case).solve(case.lambdas, case.reml), case)
+
+
+def test_the_blocked_route_matches_lme4(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small models of several terms are solved by one dense factorisation; the blocked
+    route, which larger ones take, matches lme4 on them too."""
+    monkeypatch.setattr(factor, "SMALL_DENSE", 0)
+    _assert_matches_lme4(_workspace(case).solve(case.lambdas, case.reml), case)
+
+
+def _assert_matches_lme4(sol: PlsSolution, case: Case) -> None:
     assert sol.objective == pytest.approx(case.criterion, rel=1e-9)
     np.testing.assert_allclose(sol.beta, case.fixef, rtol=1e-8)
     np.testing.assert_allclose(_vcov_se(sol), case.se, rtol=1e-7)
@@ -387,34 +332,8 @@ def test_block_structure(case: Case) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Blocked algebra against the dense reference on random designs
+# The workspace against the dense reference on random designs
 # ---------------------------------------------------------------------------------------------
-
-
-def _random_lower(rng: np.random.Generator, p: int) -> np.ndarray:
-    T = np.tril(rng.normal(size=(p, p)))
-    T[np.diag_indices(p)] = rng.uniform(0.3, 1.5, size=p)
-    return T
-
-
-def _random_problem(
-    rng: np.random.Generator, n: int, terms: list[tuple[np.ndarray, int, int]]
-) -> tuple[list[ReBlock], np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-    """terms: (codes, n_levels, p); lhs columns are [1, x, ...]."""
-    x = rng.normal(size=(n, 3))
-    blocks = [
-        ReBlock(codes, n_levels, np.column_stack([np.ones(n), x[:, : p - 1]]))
-        for codes, n_levels, p in terms
-    ]
-    X = np.column_stack([np.ones(n), x[:, 0], rng.integers(0, 2, n)])
-    y = X @ [1.0, -0.5, 0.3] + rng.normal(size=n)
-    for blk in blocks:
-        effects = rng.normal(size=(blk.n_levels, blk.lhs.shape[1]))
-        y += np.einsum("na,na->n", blk.lhs, effects[blk.codes])
-    weights = rng.uniform(0.5, 2.0, size=n)
-    offset = rng.normal(scale=0.1, size=n)
-    lambdas = [_random_lower(rng, b.lhs.shape[1]) for b in blocks]
-    return blocks, X, y, weights, offset, lambdas
 
 
 def _check_against_dense(
@@ -433,22 +352,14 @@ def _check_against_dense(
     return ws
 
 
-def _three_crossed(rng: np.random.Generator) -> tuple:
-    n = 400  # sparse crossing (a block more than DENSE_FILL filled is stored dense)
-    g1 = rng.integers(0, 150, n)  # 152 levels declared: two are unused
-    g2 = rng.integers(0, 30, n)
-    g3 = rng.integers(0, 6, n)
-    return _random_problem(rng, n, [(g1, 152, 2), (g2, 30, 1), (g3, 6, 2)])
-
-
-def test_three_crossed_factors_match_dense() -> None:
+def testthree_crossed_factors_match_dense() -> None:
     rng = np.random.default_rng(20240611)
-    ws = _check_against_dense(*_three_crossed(rng))
+    ws = _check_against_dense(*three_crossed(rng))
     assert ws._plan.structure.dense_diag == (False, True, True)
     assert ws._plan.maps, "the precomputed fill-in maps should be used"
 
 
-def test_three_crossed_scalar_terms_match_dense() -> None:
+def testthree_crossed_scalar_terms_match_dense() -> None:
     rng = np.random.default_rng(7)
     n = 500
     terms = [
@@ -456,14 +367,14 @@ def test_three_crossed_scalar_terms_match_dense() -> None:
         (rng.integers(0, 25, n), 25, 1),
         (rng.integers(0, 5, n), 5, 1),
     ]
-    _check_against_dense(*_random_problem(rng, n, terms))
+    _check_against_dense(*random_problem(rng, n, terms))
 
 
 def test_generic_fill_in_path_matches_dense(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without precomputed maps all fill-in comes from products of factor blocks."""
     monkeypatch.setattr(fillin, "_MAX_MAP_ENTRIES", 0)
     rng = np.random.default_rng(20240611)
-    ws = _check_against_dense(*_three_crossed(rng))
+    ws = _check_against_dense(*three_crossed(rng))
     assert not ws._plan.maps
 
 
@@ -474,7 +385,7 @@ def test_nested_and_crossed_vector_terms_match_dense() -> None:
     coarse = rng.integers(0, 6, n)
     fine = coarse * 5 + rng.integers(0, 5, n)
     h = rng.integers(0, 4, n)
-    problem = _random_problem(rng, n, [(fine, 30, 2), (coarse, 6, 2), (h, 4, 1)])
+    problem = random_problem(rng, n, [(fine, 30, 2), (coarse, 6, 2), (h, 4, 1)])
     ws = _check_against_dense(*problem)
     assert ws._plan.structure.dense_diag == (False, False, True)
 
@@ -484,7 +395,7 @@ def test_same_grouping_factor_twice_matches_dense() -> None:
     rng = np.random.default_rng(11)
     n = 200
     g = rng.integers(0, 12, n)
-    blocks, X, y, w, off, lambdas = _random_problem(rng, n, [(g, 12, 1), (g, 12, 1)])
+    blocks, X, y, w, off, lambdas = random_problem(rng, n, [(g, 12, 1), (g, 12, 1)])
     blocks[1] = ReBlock(g, 12, X[:, 1:2].copy())
     ws = _check_against_dense(blocks, X, y, w, off, lambdas)
     assert ws._plan.structure.dense_diag == (False, False)
@@ -493,7 +404,7 @@ def test_same_grouping_factor_twice_matches_dense() -> None:
 def test_singular_lambda_is_allowed() -> None:
     """θ on the boundary (Λ = 0) gives the fixed-effects-only criterion."""
     rng = np.random.default_rng(5)
-    blocks, X, y, w, off, _ = _three_crossed(rng)
+    blocks, X, y, w, off, _ = three_crossed(rng)
     lambdas = [np.zeros((b.lhs.shape[1],) * 2) for b in blocks]
     _check_against_dense(blocks, X, y, w, off, lambdas)
 
@@ -507,10 +418,30 @@ def test_failed_cholesky_returns_inf() -> None:
 
 def test_rejects_bad_input() -> None:
     c = case_dyestuff()
-    with pytest.raises(ValueError):
+    with pytest.raises(ArgumentError):
         PlsWorkspace(c.blocks, c.X, c.y, weights=-np.ones(len(c.y)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ArgumentError):
         _workspace(c).objective([np.eye(2)], True)
+
+
+@pytest.mark.parametrize("layout", ["one term", "three crossed"])
+def test_a_system_that_is_not_positive_definite_raises_linalg_error(layout: str) -> None:
+    """The solver's own signal never escapes: the objective is inf, decompose None, and what
+    needs the factor raises numpy's LinAlgError."""
+    if layout == "one term":
+        c = case_dyestuff()
+        blocks, X, y, lambdas = c.blocks, c.X, c.y, c.lambdas
+    else:
+        blocks, X, y, _, _, lambdas = three_crossed(np.random.default_rng(4))
+    ws = PlsWorkspace(blocks, np.column_stack([X, np.zeros(len(y))]), y)
+    assert ws.objective(lambdas, True) == np.inf
+    assert ws.decompose(lambdas, True) is None
+    with pytest.raises(np.linalg.LinAlgError):
+        ws.solve(lambdas, True)
+    with pytest.raises(np.linalg.LinAlgError):
+        ws.modes(lambdas)
+    with pytest.raises(np.linalg.LinAlgError):
+        ws.conditional_variances(lambdas)
 
 
 def test_decompose_equals_the_parts_of_solve() -> None:
@@ -536,7 +467,7 @@ def test_reweight_equals_a_fresh_workspace(reweightable: bool) -> None:
     """New weights and response on an existing workspace (PIRLS's step) give the numbers of
     a workspace built from them: fill-in maps refreshed or rebuilt, dense blocks refilled."""
     rng = np.random.default_rng(3)
-    blocks, X, y, w, off, lambdas = _three_crossed(rng)
+    blocks, X, y, w, off, lambdas = three_crossed(rng)
     ws = PlsWorkspace(blocks, X, y, weights=w, offset=off, reweightable=reweightable)
     assert ws._plan.maps
     w2, y2 = rng.uniform(0.2, 3.0, size=len(y)), y + rng.normal(size=len(y))
@@ -547,134 +478,3 @@ def test_reweight_equals_a_fresh_workspace(reweightable: bool) -> None:
     beta = np.array([0.5, -1.0, 2.0])
     for got, want in zip(ws.modes(lambdas, beta), fresh.modes(lambdas, beta), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize("p", [1, 2, 3])
-def test_small_batched_cholesky_solve_matches_lapack(p: int) -> None:
-    rng = np.random.default_rng(p)
-    G = rng.normal(size=(50, p, p))
-    A = G @ G.transpose(0, 2, 1) + 0.1 * np.eye(p)
-    B = rng.normal(size=(50, p, 4))
-    L, C = diagonal.small_cholesky_solve(A, B)
-    np.testing.assert_allclose(L, np.linalg.cholesky(A), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(C, np.linalg.solve(np.linalg.cholesky(A), B), rtol=1e-10)
-    A[7] = -np.eye(p)
-    with pytest.raises(np.linalg.LinAlgError):
-        diagonal.small_cholesky_solve(A, B)
-
-
-def _blocked_modes(
-    ws: PlsWorkspace, lambdas: list[np.ndarray], beta: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """`PlsWorkspace.modes` through the blocked factorisation, whatever the model's route."""
-    f = blocked.factorise_blocked(ws._plan, lambdas)
-    RX, beta_hat = factor.fixed_effects(f.Lxy)
-    b = beta_hat if beta is None else beta
-    return b, np.concatenate(f.modes(b)), f.ldL2, RX
-
-
-@pytest.mark.parametrize("p", [1, 2, 3])
-def test_one_term_modes_match_the_blocked_path(p: int) -> None:
-    """`modes` of a one-term model (batched level blocks) equals the general blocked
-    factorisation, jointly and with β given, with and without fixed-effect columns."""
-    rng = np.random.default_rng(p)
-    blocks, X, y, w, off, lambdas = _random_problem(rng, 300, [(rng.integers(0, 25, 300), 25, p)])
-    for cols in (X, X[:, :0]):
-        ws = PlsWorkspace(blocks, cols, y, weights=w, offset=off)
-        fast = [ws.modes(lambdas), ws.modes(lambdas, np.full(cols.shape[1], 0.3))]
-        general = [_blocked_modes(ws, lambdas, None), _blocked_modes(ws, lambdas, fast[1][0])]
-        for got, want in zip(fast, general, strict=True):
-            for a, b in zip(got, want, strict=True):
-                np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
-
-
-# ---------------------------------------------------------------------------------------------
-# The gradient of the criterion (scalar terms), against central differences of the objective
-# ---------------------------------------------------------------------------------------------
-
-
-def _scalar_problem(rng: np.random.Generator, layout: str) -> PlsWorkspace:
-    n = 400
-    if layout == "one term":
-        terms = [(rng.integers(0, 40, n), 40, 1)]
-    elif layout == "two crossed":
-        terms = [(rng.integers(0, 80, n), 80, 1), (rng.integers(0, 12, n), 12, 1)]
-    elif layout == "three crossed":  # 62 levels declared: two are unused
-        terms = [(rng.integers(0, 60, n), 62, 1), (rng.integers(0, 25, n), 25, 1),
-                 (rng.integers(0, 5, n), 5, 1)]  # fmt: skip
-    else:  # "nested": the second term's block stays diagonal
-        fine = rng.integers(0, 60, n)
-        terms = [(fine, 60, 1), (fine // 6, 10, 1)]
-    blocks, X, y, w, off, _ = _random_problem(rng, n, terms)
-    if layout == "two crossed":  # a slope-only term: (0 + x | g)
-        blocks[1] = ReBlock(blocks[1].codes, blocks[1].n_levels, rng.normal(size=(n, 1)))
-    return PlsWorkspace(blocks, X, y, weights=w, offset=off)
-
-
-def _central_differences(ws: PlsWorkspace, theta: np.ndarray, reml: bool) -> np.ndarray:
-    h = 1e-6
-    out = np.empty(theta.size)
-    for k in range(theta.size):
-        up, down = theta.copy(), theta.copy()
-        up[k] += h
-        down[k] -= h
-        value = [ws.objective([t.reshape(1, 1) for t in v], reml) for v in (up, down)]
-        out[k] = (value[0] - value[1]) / (2 * h)
-    return out
-
-
-@pytest.mark.parametrize("layout", ["one term", "two crossed", "three crossed", "nested"])
-@pytest.mark.parametrize("reml", [True, False])
-def test_gradient_matches_central_differences(layout: str, reml: bool) -> None:
-    rng = np.random.default_rng(11)
-    ws = _scalar_problem(rng, layout)
-    assert ws.has_gradient
-    theta = rng.uniform(0.3, 1.5, len(ws._plan.dims))
-    value, grad = ws.objective_gradient(theta, reml)
-    assert value == pytest.approx(ws.objective([t.reshape(1, 1) for t in theta], reml), rel=1e-12)
-    np.testing.assert_allclose(grad, _central_differences(ws, theta, reml), rtol=1e-5, atol=1e-5)
-
-
-def test_gradient_without_fill_in_maps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first term's part of the trace from products of factor blocks, not the maps."""
-    monkeypatch.setattr(fillin, "_MAX_MAP_ENTRIES", 0)
-    rng = np.random.default_rng(11)
-    ws = _scalar_problem(rng, "three crossed")
-    assert not ws._plan.products
-    theta = rng.uniform(0.3, 1.5, 3)
-    _, grad = ws.objective_gradient(theta, True)
-    np.testing.assert_allclose(grad, _central_differences(ws, theta, True), rtol=1e-5, atol=1e-5)
-
-
-def test_gradient_is_zero_where_a_theta_is_zero() -> None:
-    """The criterion is even in a scalar term's θ: its derivative at 0 is 0."""
-    ws = _scalar_problem(np.random.default_rng(3), "two crossed")
-    theta = np.array([0.8, 0.0])
-    _, grad = ws.objective_gradient(theta, True)
-    assert grad[1] == 0.0
-    np.testing.assert_allclose(grad[0], _central_differences(ws, theta, True)[0], rtol=1e-5)
-
-
-def test_gradient_is_offered_only_for_scalar_terms() -> None:
-    rng = np.random.default_rng(5)
-    blocks, X, y, *_ = _random_problem(rng, 200, [(rng.integers(0, 20, 200), 20, 2)])
-    assert not PlsWorkspace(blocks, X, y).has_gradient
-
-
-def test_small_models_take_one_dense_factorisation_with_the_same_objective(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    rng = np.random.default_rng(8)
-    n = 120
-    fine = rng.integers(0, 12, n)
-    terms = [(fine, 12, 2), (fine // 4, 3, 2), (rng.integers(0, 5, n), 5, 1)]  # q = 35
-    blocks, X, y, w, off, lambdas = _random_problem(rng, n, terms)
-    ws = PlsWorkspace(blocks, X, y, weights=w, offset=off)
-    assert ws.q <= factor.SMALL_DENSE
-    small = [ws.objective(lambdas, reml) for reml in (True, False)]
-    monkeypatch.setattr(factor, "SMALL_DENSE", 0)
-    blocked = [ws.objective(lambdas, reml) for reml in (True, False)]
-    np.testing.assert_allclose(small, blocked, rtol=1e-11)
-    for reml, value in zip((True, False), small, strict=True):
-        ref = dense_reference(blocks, X, y, lambdas, reml, w, off)
-        assert value == pytest.approx(ref["objective"], rel=1e-10)

@@ -100,9 +100,19 @@ def criterion(ldL2: float, Lxy: FloatArray, n: int, sum_log_w: float, reml: bool
     """lme4's criterion from log|L|² and the factor of the [X y] block:
     ML:   ldL2 - Σ log w + n (1 + log(2π pwrss / n))
     REML: ldL2 - Σ log w + ldRX2 + (n - p)(1 + log(2π pwrss / (n - p)))"""
+    ldRX2, pwrss = _xy_parts(Lxy)
+    return _value(ldL2, ldRX2, pwrss, Lxy.shape[0] - 1, n, sum_log_w, reml)
+
+
+def _xy_parts(Lxy: FloatArray) -> tuple[float, float]:
+    """(log det(R_X'R_X), pwrss) from the factor of the [X y] block."""
     p = Lxy.shape[0] - 1
-    ldRX2 = 2.0 * float(np.sum(np.log(np.diag(Lxy)[:p])))
-    pwrss = float(Lxy[p, p]) ** 2
+    return 2.0 * float(np.sum(np.log(np.diag(Lxy)[:p]))), float(Lxy[p, p]) ** 2
+
+
+def _value(
+    ldL2: float, ldRX2: float, pwrss: float, p: int, n: int, sum_log_w: float, reml: bool
+) -> float:
     if reml:
         dof = n - p
         value = ldL2 - sum_log_w + ldRX2 + dof * (1.0 + np.log(2.0 * np.pi * pwrss / dof))
@@ -112,9 +122,10 @@ def criterion(ldL2: float, Lxy: FloatArray, n: int, sum_log_w: float, reml: bool
 
 
 def fixed_effects(Lxy: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """(R_X, β̂) from the factor of the [X y] block."""
+    """(R_X, β̂) from the factor of the [X y] block (every route's factor is zero above its
+    diagonal, so R_X is the transpose of its leading block as it stands)."""
     p = Lxy.shape[0] - 1
-    RX = np.ascontiguousarray(np.triu(Lxy[:p, :p].T))
+    RX = np.ascontiguousarray(Lxy[:p, :p].T)
     beta = np.linalg.solve(RX, Lxy[p, :p]) if p else np.zeros(0)  # tiny: numpy is fastest
     return RX, np.asarray(beta, dtype=np.float64)
 
@@ -135,9 +146,7 @@ class PlsCriterion:
 def decompose(f: Factor, n: int, sum_log_w: float, reml: bool) -> PlsCriterion:
     """The criterion, its parts, R_X and β̂ from a factor."""
     Lxy = f.Lxy
-    p = Lxy.shape[0] - 1
-    ldRX2 = 2.0 * float(np.sum(np.log(np.diag(Lxy)[:p])))
-    pwrss = float(Lxy[p, p]) ** 2
+    ldRX2, pwrss = _xy_parts(Lxy)
+    value = _value(f.ldL2, ldRX2, pwrss, Lxy.shape[0] - 1, n, sum_log_w, reml)
     RX, beta = fixed_effects(Lxy)
-    value = criterion(f.ldL2, Lxy, n, sum_log_w, reml)
     return PlsCriterion(value, f.ldL2, ldRX2, pwrss, beta, RX)

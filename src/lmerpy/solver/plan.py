@@ -103,7 +103,9 @@ class Inflow:
 @dataclass(eq=False)
 class Plan:
     """The templates and fill-in plan of one workspace.  Built by `plan_from_rows` or
-    `plan_from_cross_products`; `refill` puts new numbers on the same patterns."""
+    `plan_from_cross_products`, which bind ``maps``, ``inflow`` and ``q_needed`` once the
+    templates hold numbers; `refill` puts new numbers on the same patterns.  ``level_xy``,
+    ``dense`` and ``lambda_index`` are what the routes of `dense` keep between evaluations."""
 
     structure: Structure
     levels: Sequence[int]
@@ -259,8 +261,7 @@ def _pair_products(
 
 
 def _bind(plan: Plan) -> None:
-    """Bind the fill-in maps to the templates, and split each block's fill-in into
-    precomputed (unscaled) and generic (factor) parts."""
+    """Bind the fill-in maps to the templates, and plan each block's inflow."""
     tmpl = plan.templates
     # A dense diagonal block of a scalar term is only read through its lower triangle
     # (Λ-scaling is a scalar and the Cholesky reads row >= col): no need to mirror.
@@ -268,21 +269,24 @@ def _bind(plan: Plan) -> None:
         key: bind(tmpl[key[:2]], pp, tmpl[key[:2]].ndim == 3 or plan.dims[key[1]] > 1)
         for key, pp in plan.products.items()
     }
-    st, K = plan.structure, plan.n_terms
-    plan.inflow, plan.q_needed = {}, set()
-    for (j, i), ks in st.contributors.items():
-        maps, xys, generic = [], [], []
-        for k in ks:
-            ok = not st.dense_diag[k] and st.pristine(j, k) and (i == K or st.pristine(i, k))
-            if j < K and (j, i, k) in plan.maps:
-                maps.append((k, plan.maps[(j, i, k)]))
-            elif j == K and ok:
-                xys.append((k, plan.S[(i, k)] if i < K else tmpl[(K, k)]))
-            else:
-                generic.append(k)
-                continue
-            plan.q_needed.add(k)
-        plan.inflow[(j, i)] = Inflow(maps, xys, generic)
+    plan.inflow = {key: _inflow(plan, key, ks) for key, ks in plan.structure.contributors.items()}
+    plan.q_needed = {k for f in plan.inflow.values() for k, _ in [*f.maps, *f.xy]}
+
+
+def _inflow(plan: Plan, key: Pair, contributors: list[int]) -> Inflow:
+    """Split the fill-in of block ``key`` from the columns ``contributors`` into precomputed
+    (unscaled) and generic (factor) parts."""
+    (j, i), st, K = key, plan.structure, plan.n_terms
+    maps, xys, generic = [], [], []
+    for k in contributors:
+        ok = not st.dense_diag[k] and st.pristine(j, k) and (i == K or st.pristine(i, k))
+        if j < K and (j, i, k) in plan.maps:
+            maps.append((k, plan.maps[(j, i, k)]))
+        elif j == K and ok:
+            xys.append((k, plan.S[(i, k)] if i < K else plan.templates[(K, k)]))
+        else:
+            generic.append(k)
+    return Inflow(maps, xys, generic)
 
 
 def _on_level_pairs(

@@ -124,9 +124,6 @@ def _fills_off_diagonal(P: _Pattern, n_rows: int) -> bool:
 def check_dense_size(n_levels: Sequence[int], dims: Sequence[int], st: Structure) -> None:
     """Refuse, before allocating, a factorisation whose dense blocks exceed MAX_DENSE_BYTES
     or the memory this machine has available."""
-    sizes = [m * p for m, p in zip(n_levels, dims, strict=True)]
-    dense = [(i, sizes[i]) for i in range(len(sizes)) if st.dense_diag[i]]
-    total = sum(8 * q * q for _, q in dense)
     stacked = sum(8 * m * p**2 for m, p in zip(n_levels, dims, strict=True))
     if stacked > MAX_DENSE_BYTES:  # the per-level blocks alone: levels × columns²
         raise ModelTooLargeError(
@@ -134,26 +131,34 @@ def check_dense_size(n_levels: Sequence[int], dims: Sequence[int], st: Structure
             f"(levels x columns² of each term); the limit is {MAX_DENSE_BYTES / 2**30:.0f} GiB: "
             "use fewer columns in the random terms with many levels"
         )
+    sizes = [m * p for m, p in zip(n_levels, dims, strict=True)]
+    dense = [(i, sizes[i]) for i in range(len(sizes)) if st.dense_diag[i]]
+    total = sum(8 * q * q for _, q in dense)
     free = _available_memory()
     short = free is not None and 2 * total > free  # the blocks and a working copy
     if total > MAX_DENSE_BYTES or short:
-        worst, q = max(dense, key=lambda item: item[1])
         limit = (
             f"this machine has {free / 2**30:.1f} GiB available, and factoring needs about "
             "twice the blocks"
             if short and free is not None
             else f"the limit is {MAX_DENSE_BYTES / 2**30:.1f} GiB"
         )
-        raise ModelTooLargeError(
-            f"the random effects need dense blocks of {total / 2**30:.1f} GiB (term {worst + 1} "
-            f"in lme4's order alone is {q} x {q}: {8 * q * q / 2**30:.1f} GiB); {limit}. "
-            "Crossed grouping factors fill in the diagonal block of the factor placed second: "
-            "lme4's order puts the factor with the most levels first, so the block is as small "
-            "as it can be; fewer levels for the other factor, or nesting it in the first, keeps "
-            "the blocks sparse. With the memory (about "
-            f"{2 * total / 2**30:.1f} GiB), raise lmerpy.solver.structure.MAX_DENSE_BYTES to "
-            "fit anyway"
-        )
+        raise ModelTooLargeError(_too_large(dense, total, limit))
+
+
+def _too_large(dense: list[tuple[int, int]], total: int, limit: str) -> str:
+    """Why dense diagonal blocks of ``total`` bytes are refused, and the ways out."""
+    worst, q = max(dense, key=lambda item: item[1])
+    return (
+        f"the random effects need dense blocks of {total / 2**30:.1f} GiB (term {worst + 1} "
+        f"in lme4's order alone is {q} x {q}: {8 * q * q / 2**30:.1f} GiB); {limit}. "
+        "Crossed grouping factors fill in the diagonal block of the factor placed second: "
+        "lme4's order puts the factor with the most levels first, so the block is as small "
+        "as it can be; fewer levels for the other factor, or nesting it in the first, keeps "
+        "the blocks sparse. With the memory (about "
+        f"{2 * total / 2**30:.1f} GiB), raise lmerpy.solver.structure.MAX_DENSE_BYTES to "
+        "fit anyway"
+    )
 
 
 def _available_memory() -> int | None:

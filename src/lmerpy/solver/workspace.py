@@ -10,19 +10,20 @@ model; everything reported at Λθ is read from that one factor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import ArgumentError
-from .blocks import FloatArray
+from .blocks import FloatArray, Pair
 from .crossprod import BlockProducts, ReBlock, level_pairs
 from .diagonal import NotPositiveDefinite
 from .factor import Factor, PlsCriterion, criterion, decompose, factorise, fixed_effects
 from .gradient import has_gradient, objective_gradient
 from .plan import Plan, RowKernels, plan_from_cross_products, plan_from_rows, refill
-from .structure import analyse, check_dense_size
+from .structure import Structure, analyse, check_dense_size
 
 __all__ = ["PlsCriterion", "PlsSolution", "PlsWorkspace", "ReBlock"]
 
@@ -95,11 +96,10 @@ class PlsWorkspace:
         pairs = {
             (j, i): level_pairs(blocks[j], blocks[i]) for j in range(len(blocks)) for i in range(j)
         }
-        st = analyse([b.n_levels for b in blocks], pairs)
-        check_dense_size([b.n_levels for b in blocks], [b.lhs.shape[1] for b in blocks], st)
-        rows = RowKernels.of(blocks, st)
+        levels, dims = [b.n_levels for b in blocks], [b.lhs.shape[1] for b in blocks]
+        st = _structure(levels, dims, pairs)
         XY = np.column_stack([self._X, y - off])
-        self._plan: Plan = plan_from_rows(rows, st, w, XY, reweightable)
+        self._plan: Plan = plan_from_rows(RowKernels.of(blocks, st), st, w, XY, reweightable)
 
     @classmethod
     def from_cross_products(cls, cp: BlockProducts) -> PlsWorkspace:
@@ -111,9 +111,7 @@ class PlsWorkspace:
         ws._blocks, ws._X, ws._offset = (), np.zeros((0, cp.p)), np.zeros(0)
         ws._n, ws._weights, ws._log_w_sum = int(cp.n), np.zeros(0), float(cp.sum_log_w)
         ws._XY = None
-        st = analyse(cp.n_levels, cp.pairs)
-        check_dense_size(cp.n_levels, cp.dims, st)
-        ws._plan = plan_from_cross_products(cp, st)
+        ws._plan = plan_from_cross_products(cp, _structure(cp.n_levels, cp.dims, cp.pairs))
         return ws
 
     # -- sizes -----------------------------------------------------------------------------------
@@ -288,7 +286,20 @@ class PlsWorkspace:
         return fitted
 
 
+def _structure(
+    levels: Sequence[int], dims: Sequence[int], pairs: Mapping[Pair, sp.csr_matrix]
+) -> Structure:
+    """The factor's structure; ModelTooLargeError, before anything is allocated, where its
+    dense blocks would not fit."""
+    st = analyse(levels, pairs)
+    check_dense_size(levels, dims, st)
+    return st
+
+
 def _joined(parts: list[FloatArray]) -> FloatArray:
+    """The terms' vectors end to end (a single term's as it is: each part is new)."""
+    if len(parts) == 1:
+        return parts[0]
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
