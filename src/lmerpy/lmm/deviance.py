@@ -46,17 +46,15 @@ class DevianceFunction:
         self.reml = reml
         self.evaluations = 0
         self.cross_products = cross_products
-        """The cross-products the fit works from, for data read in chunks (else None)."""
-        self.workspace = _workspace(design, cross_products)
+        """The cross-products given, for data read in chunks (else None: they are formed
+        from the design's rows)."""
+        products = cross_products if cross_products is not None else _from_rows(design)
+        self.workspace = _workspace(design, products)
         layout = ThetaLayout(design)
         self.layout = layout
         self.slices, self.lower, self.upper = layout.slices, layout.lower, layout.upper
         self.theta_names = layout.names
-        moment = (
-            _moment_start(design)
-            if cross_products is None
-            else _moment_start_from(design, cross_products)
-        )
+        moment = _moment_start(design, products)
         self.start = moment if moment is not None else layout.start
 
     def __call__(self, theta: ArrayLike) -> float:
@@ -114,13 +112,19 @@ class DevianceFunction:
         return self.layout.split(theta)
 
 
-def _workspace(design: Design, cross_products: CrossProducts | None) -> PlsWorkspace:
-    """The solver on the rows of the design, or (data read in chunks) on its cross-products;
-    a model too large for memory is refused naming its terms."""
+def _from_rows(design: Design) -> CrossProducts:
+    """The blocks of [Z X y]'W[Z X y] of the rows in memory: rows and chunks then meet at
+    the same value, and the solver works from it alone."""
+    return CrossProducts.from_rows(
+        re_blocks(design), design.X, design.y, design.weights, design.offset
+    )
+
+
+def _workspace(design: Design, products: CrossProducts) -> PlsWorkspace:
+    """The solver on the design's cross-products; a model too large for memory is refused
+    naming its terms."""
     try:
-        if cross_products is not None:
-            return PlsWorkspace.from_cross_products(cross_products)
-        return PlsWorkspace(re_blocks(design), design.X, design.y, design.weights, design.offset)
+        return PlsWorkspace.from_cross_products(products)
     except ModelTooLargeError as err:
         terms = "; ".join(
             f"{k + 1}: {t.group}, {t.factor.n_levels} levels x {len(t.columns)} column(s)"
@@ -129,27 +133,11 @@ def _workspace(design: Design, cross_products: CrossProducts | None) -> PlsWorks
         raise ModelTooLargeError(f"{err} (terms in lme4's order: {terms})") from None
 
 
-def _moment_start(design: Design) -> NDArray[np.float64] | None:
+def _moment_start(design: Design, cp: CrossProducts) -> NDArray[np.float64] | None:
     """lme4's start for models whose every term is a random intercept ``(1 | f)``:
     θₖ = sqrt(vₖ / vₑ) with vₖ the variance of the group means of y over the rows and
-    vₑ = var(y) - Σ vₖ; None (the default start) when some term is not an intercept or
-    vₑ is not positive."""
-    if any(t.columns != ["(Intercept)"] or t.spec.type != "us" for t in design.terms):
-        return None
-    y = design.y
-    group_vars = []
-    for term in design.terms:
-        codes = term.factor.codes
-        means = np.bincount(codes, y) / np.bincount(codes)
-        group_vars.append(np.var(means[codes], ddof=1))
-    residual = np.var(y, ddof=1) - sum(group_vars)
-    if residual <= 0:
-        return None
-    return np.sqrt(np.asarray(group_vars, dtype=np.float64) / residual)
-
-
-def _moment_start_from(design: Design, cp: CrossProducts) -> NDArray[np.float64] | None:
-    """``_moment_start`` from the sums kept with cross-products accumulated in chunks."""
+    vₑ = var(y) - Σ vₖ, from the sums kept with the cross-products; None (the default
+    start) when some term is not an intercept or vₑ is not positive."""
     m = cp.moments
     if m is None or any(t.columns != ["(Intercept)"] or t.spec.type != "us" for t in design.terms):
         return None

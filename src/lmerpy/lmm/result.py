@@ -203,12 +203,14 @@ class LmerResult(MixedModelResult):
     @cached_property
     def fitted(self) -> pd.Series:
         self._require_rows("fitted values")
-        return pd.Series(self.solution.fitted, index=self.design.rows, name="fitted")
+        return predict(self).rename("fitted")
 
     @cached_property
     def residuals(self) -> pd.Series:
         self._require_rows("residuals")
-        return pd.Series(self.design.y - self.solution.fitted, index=self.design.rows, name="resid")
+        return pd.Series(
+            self.design.y - self.fitted.to_numpy(), index=self.design.rows, name="resid"
+        )
 
 
 def make_result(devfun: DevianceFunction, record: OptimizerRecord) -> LmerResult:
