@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TypeVar
 
@@ -30,7 +30,7 @@ from ..errors import (
 from ..formula import LinearTerms, ModelSpec, RandomTerm, parse_formula
 from ..formula.ast import Call
 from ..terms import get_term_type
-from .checks import Checks, run_checks
+from .checks import Checks, Rows, run_checks
 from .design import MAX_MAGNITUDE, RANK_TOLERANCE, Design, RandomEffectsTerm
 from .grouping import grouping_factor
 from .matrices import ModelMatrix, evaluate, model_matrix
@@ -41,9 +41,11 @@ __all__ = [
     "checked",
     "complete_cases",
     "independent_columns",
+    "independent_gram_columns",
     "lformula",
     "offset_vector",
     "response_vector",
+    "warn_rank_drop",
 ]
 
 T = TypeVar("T")
@@ -118,7 +120,9 @@ def build_design(
     matrices = {spec.fixed: fixed}  # a random term whose lhs is the fixed part reuses X
     terms = tuple(_random_term(rt, spec, frame, matrices) for rt in spec.random)
     terms = tuple(sorted(terms, key=lambda t: -t.factor.n_levels))  # stable, as lme4
-    messages += run_checks(checks or Checks(), y, X, x_columns, terms, generalized=generalized)
+    messages += run_checks(
+        checks or Checks(), Rows(y, X), x_columns, terms, generalized=generalized
+    )
     offset = offset_vector(spec, frame)
     return Design(
         spec, y, X, x_columns, terms, prior, offset, frame.index, fixed, data, weights,
@@ -244,15 +248,19 @@ def _drop_rank_deficient(
     keep = independent_columns(X)
     dropped = [c for j, c in enumerate(columns) if j not in keep]
     if dropped:
-        n = len(dropped)
-        msg = (
-            f"fixed-effect model matrix is rank deficient so dropping {n} "
-            f"column{'s' if n > 1 else ''} / coefficient{'s' if n > 1 else ''}: "
-            + ", ".join(dropped)
-        )
-        warn(msg, RankDeficiencyWarning)
-        messages.append(msg)
+        messages.append(warn_rank_drop(dropped))
     return X[:, keep], [columns[j] for j in keep], dropped
+
+
+def warn_rank_drop(dropped: Sequence[str]) -> str:
+    """lme4's warning for fixed-effect columns dropped for rank deficiency; the message."""
+    n = len(dropped)
+    msg = (
+        f"fixed-effect model matrix is rank deficient so dropping {n} "
+        f"column{'s' if n > 1 else ''} / coefficient{'s' if n > 1 else ''}: " + ", ".join(dropped)
+    )
+    warn(msg, RankDeficiencyWarning)
+    return msg
 
 
 def independent_columns(X: NDArray[np.float64]) -> list[int]:
@@ -296,3 +304,21 @@ def checked(build: Callable[[], T], spec: ModelSpec, what: str) -> T:
         raise
     except Exception as exc:  # formulaic, pandas or numpy failing on these data
         raise DataError(f"cannot build {what} from the data: {exc}") from None
+
+
+def independent_gram_columns(gram: NDArray[np.float64]) -> list[int]:
+    """Columns, in order, each not a linear combination of those kept before it, from
+    their Gram matrix (R's QR rank test: a residual norm below 1e-7 of the column's norm)."""
+    keep: list[int] = []
+    for j in range(gram.shape[0]):
+        norm2 = gram[j, j]
+        if norm2 <= 0:
+            continue
+        residual2 = norm2
+        if keep:
+            G = gram[np.ix_(keep, keep)]
+            g = gram[keep, j]
+            residual2 = norm2 - g @ np.linalg.solve(G, g)
+        if residual2 > (RANK_TOLERANCE**2) * norm2:
+            keep.append(j)
+    return keep

@@ -10,20 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ArgumentError, DataError, DataWarning, warn
+from ..solver import Moments
 
 if TYPE_CHECKING:
     from . import RandomEffectsTerm
 
-__all__ = ["Checks", "DataWarning", "apply_severities", "run_checks"]
+__all__ = [
+    "Checks",
+    "DataSums",
+    "DataWarning",
+    "MomentSums",
+    "Rows",
+    "apply_severities",
+    "run_checks",
+]
 
 Severity = Literal["error", "warning", "ignore"]
 SCALE_RATIO = 1e3  # lme4's checkScaleX threshold on the ratio of column standard deviations
+PERFECT_FIT = 1e-10
+"""From sums: a residual sum of squares below this fraction of y's spread is an exact fit."""
 
 
 @dataclass(frozen=True)
@@ -55,29 +66,95 @@ class Checks:
                 raise ArgumentError(f"Checks.{name} must be 'error', 'warning' or 'ignore'")
 
 
+class DataSums(Protocol):
+    """What the data-dependent checks read: the rows in memory (``Rows``) or the sums of rows
+    read in chunks (``MomentSums``); each answers with the numerics its data allow."""
+
+    @property
+    def nobs(self) -> int: ...
+    def response_range(self) -> tuple[float, float]: ...
+    def fits_exactly(self) -> bool: ...
+    def column_sd(self) -> NDArray[np.float64]: ...
+
+
+@dataclass(frozen=True)
+class Rows:
+    """y and X in memory."""
+
+    y: NDArray[np.float64]
+    X: NDArray[np.float64]
+
+    @property
+    def nobs(self) -> int:
+        return len(self.y)
+
+    def response_range(self) -> tuple[float, float]:
+        return (float(self.y.min()), float(self.y.max())) if len(self.y) else (0.0, 1.0)
+
+    def fits_exactly(self) -> bool:
+        """A least-squares residual norm below 1e-10 of ‖y‖."""
+        beta = np.linalg.lstsq(self.X, self.y, rcond=None)[0]
+        return bool(np.linalg.norm(self.y - self.X @ beta) <= 1e-10 * np.linalg.norm(self.y))
+
+    def column_sd(self) -> NDArray[np.float64]:
+        return np.asarray(self.X.std(axis=0), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class MomentSums:
+    """X'X, the column sums and the range of y, for rows that were never in memory."""
+
+    moments: Moments
+    n: int
+
+    @property
+    def nobs(self) -> int:
+        return self.n
+
+    def response_range(self) -> tuple[float, float]:
+        return self.moments.y_min, self.moments.y_max
+
+    def fits_exactly(self) -> bool:
+        """A residual sum of squares below ``PERFECT_FIT`` of y's sum of squares about its
+        mean (from X'X, cancellation leaves the residual uncertain to about 1e-16 y'y, so
+        the test is made against the variation of y instead of ‖y‖)."""
+        m, p = self.moments, self.moments.gram.shape[0] - 1
+        G, g, yy = m.gram[:p, :p], m.gram[:p, p], m.gram[p, p]
+        spread = yy - m.sums[p] ** 2 / self.n
+        beta = np.linalg.lstsq(G, g, rcond=None)[0]
+        return bool(yy - g @ beta <= PERFECT_FIT * spread)
+
+    def column_sd(self) -> NDArray[np.float64]:
+        m, p = self.moments, self.moments.gram.shape[0] - 1
+        mean_square = np.diag(m.gram)[:p] / self.n
+        var = np.maximum(mean_square - (m.sums[:p] / self.n) ** 2, 0.0)
+        sd = np.sqrt(var)
+        sd[var <= 1e-14 * np.maximum(mean_square, 1e-300)] = 0.0  # constant columns
+        return sd
+
+
 def run_checks(
     checks: Checks,
-    y: NDArray[np.float64],
-    X: NDArray[np.float64],
+    data: DataSums,
     x_columns: Sequence[str],
     terms: Sequence[RandomEffectsTerm],
     *,
     generalized: bool = False,
 ) -> list[str]:
-    """Run every check; return the messages of those that warned.
+    """Run every check on rows or on their sums; return the messages of those that warned.
 
     For a generalized model (lme4's ``glmerControl``) a grouping factor may have one level
     per observation (an observation-level random effect), and there is no perfect-fit
     check: a generalized model has no residual variance to vanish."""
-    nobs = len(y)
+    nobs = data.nobs
     found = [
         (checks.nlev_gt_1, check_nlev_gt_1(terms)),
         (checks.nlev_gteq_5, check_nlev_gteq_5(terms)),
         (checks.nobs_vs_nlev, check_nobs_vs_nlev(terms, nobs, allow_n=generalized)),
         (checks.nobs_vs_nre, check_nobs_vs_nre(terms, nobs, allow_n=generalized)),
-        (checks.response_constant, check_response_constant(y)),
-        (checks.perfect_fit, None if generalized else check_perfect_fit(y, X)),
-        (checks.scale_x, check_scale_x(X, x_columns)),
+        (checks.response_constant, check_response_constant(data)),
+        (checks.perfect_fit, None if generalized else check_perfect_fit(data)),
+        (checks.scale_x, scale_message(data.column_sd(), x_columns)),
     ]
     return apply_severities(found)
 
@@ -146,26 +223,21 @@ def check_nobs_vs_nre(
     return None
 
 
-def check_response_constant(y: NDArray[np.float64]) -> str | None:
-    if len(y) and np.ptp(y) == 0:
-        return f"the response is constant ({y[0]:g} in every row): there is nothing to model"
+def check_response_constant(data: DataSums) -> str | None:
+    low, high = data.response_range()
+    if data.nobs and low == high:
+        return f"the response is constant ({low:g} in every row): there is nothing to model"
     return None
 
 
-def check_perfect_fit(y: NDArray[np.float64], X: NDArray[np.float64]) -> str | None:
-    if not len(y) or np.ptp(y) == 0:
-        return None  # the constant-response check speaks for this case
-    beta = np.linalg.lstsq(X, y, rcond=None)[0]
-    if np.linalg.norm(y - X @ beta) > 1e-10 * np.linalg.norm(y):
-        return None
+def check_perfect_fit(data: DataSums) -> str | None:
+    low, high = data.response_range()
+    if not data.nobs or low == high or not data.fits_exactly():
+        return None  # (the constant-response check speaks for a constant response)
     return (
         "the fixed effects fit the response exactly: no variation is left for the random "
         "effects or the residual"
     )
-
-
-def check_scale_x(X: NDArray[np.float64], columns: Sequence[str]) -> str | None:
-    return scale_message(X.std(axis=0), columns)
 
 
 def scale_message(sd: NDArray[np.float64], columns: Sequence[str]) -> str | None:

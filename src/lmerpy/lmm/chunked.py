@@ -14,10 +14,10 @@ from ..data.crossproducts import CrossProducts
 from ..data.encode import Encoder
 from ..data.passes import cross_products, warn_dropped
 from ..design import Design
-from ..design.checks import Checks
+from ..design.build import independent_gram_columns, warn_rank_drop
+from ..design.checks import Checks, MomentSums, run_checks
 from ..design.matrices import ModelMatrix
-from ..design.moment_checks import independent_columns, run_checks
-from ..errors import DataError, RankDeficiencyWarning, warn
+from ..errors import DataError
 from ..optimize import optimize_deviance
 from .deviance import DevianceFunction
 from .result import LmerResult, make_result
@@ -101,16 +101,18 @@ def streamed_design(
     full = list(encoder.fixed.columns)
     _check_shape(cp, encoder, full)
     messages = [m for m in [warn_dropped(schema)] if m]
-    keep = independent_columns(moments.gram[:-1, :-1])
+    keep = independent_gram_columns(moments.gram[:-1, :-1])
     dropped = [c for j, c in enumerate(full) if j not in keep]
     if dropped:
-        messages.append(_warn_rank(dropped))
+        messages.append(warn_rank_drop(dropped))
     for term, diag in zip(encoder.terms, cp.diag, strict=True):
         _check_lhs(term.spec, term.columns, diag)
     blocks = cp.select_x(keep)
     x_columns = [full[j] for j in keep]
     assert blocks.moments is not None
-    messages += run_checks(checks or Checks(), blocks.moments, cp.n, x_columns, encoder.terms)
+    messages += run_checks(
+        checks or Checks(), MomentSums(blocks.moments, cp.n), x_columns, encoder.terms
+    )
     fixed = ModelMatrix(np.zeros((0, len(full))), full, encoder.fixed.spec)
     design = Design(
         encoder.spec, np.zeros(0), np.zeros((0, len(keep))), x_columns, encoder.terms, None,
@@ -131,19 +133,9 @@ def _check_shape(cp: CrossProducts, encoder: Encoder, columns: list[str]) -> Non
         raise DataError("no rows left after dropping rows with missing values")
 
 
-def _warn_rank(dropped: list[str]) -> str:
-    n = len(dropped)
-    msg = (
-        f"fixed-effect model matrix is rank deficient so dropping {n} "
-        f"column{'s' if n > 1 else ''} / coefficient{'s' if n > 1 else ''}: " + ", ".join(dropped)
-    )
-    warn(msg, RankDeficiencyWarning)
-    return msg
-
-
 def _check_lhs(term: Any, columns: list[str], diag: NDArray[np.float64]) -> None:
     gram = diag.sum(axis=0)
-    keep = set(independent_columns(gram))
+    keep = set(independent_gram_columns(gram))
     dependent = [c for j, c in enumerate(columns) if j not in keep]
     if dependent:
         raise DataError(
