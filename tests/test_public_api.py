@@ -10,7 +10,7 @@ def test_public_names() -> None:
     assert sorted(lmerpy.__all__) == sorted([
         "Checks", "CrossProducts", "Design", "DevianceFunction", "Family", "GlmerResult",
         "GlmmDeviance", "Level1Intervals", "LmerResult", "binomial", "fit_glmm", "glformula",
-        "glmer", "poisson", "ModelComparison", "ModelSpec", "OlsResult", "OptimizerRecord",
+        "glmer", "poisson", "gamma", "gaussian", "inverse_gaussian", "ModelComparison", "ModelSpec", "OlsResult", "OptimizerRecord",
         "Schema", "anova", "compare", "cross_products", "datasets", "errors", "level1_intervals",
         "lformula", "lm", "lmer", "lmer_cross_products", "make_deviance", "make_result",
         "optimize_deviance", "parse_formula", "refit", "register_term_type", "restore_fit",
@@ -19,7 +19,7 @@ def test_public_names() -> None:
 
 
 def test_every_public_function_names_its_r_equivalent() -> None:
-    for name in ["anova", "binomial", "fit_glmm", "glformula", "glmer", "poisson", "compare", "level1_intervals", "lformula", "lm", "lmer",
+    for name in ["anova", "binomial", "gamma", "gaussian", "inverse_gaussian", "fit_glmm", "glformula", "glmer", "poisson", "compare", "level1_intervals", "lformula", "lm", "lmer",
                  "make_deviance", "make_result", "optimize_deviance", "parse_formula", "refit",
                  "register_term_type", "update", "cross_products", "scan",
                  "lmer_cross_products", "save_fit", "restore_fit", "write_fitted"]:  # fmt: skip

@@ -14,7 +14,7 @@ from .data.schema import Schema
 from .design import Design, lformula
 from .design.checks import Checks
 from .formula import ModelSpec, parse_formula
-from .glmm.family import Family, binomial, poisson
+from .glmm.family import Family, binomial, gamma, gaussian, inverse_gaussian, poisson
 from .glmm.fit import fit_glmm, glformula, glmer
 from .glmm.pirls import GlmmDeviance
 from .glmm.result import GlmerResult
@@ -52,8 +52,11 @@ __all__ = [
     "datasets",
     "errors",
     "fit_glmm",
+    "gamma",
+    "gaussian",
     "glformula",
     "glmer",
+    "inverse_gaussian",
     "level1_intervals",
     "lformula",
     "lm",

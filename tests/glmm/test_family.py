@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import lmerpy
 import numpy as np
 import pytest
 
@@ -61,8 +62,15 @@ def test_families_by_name_and_their_errors() -> None:
     assert str(get_family("poisson")) == "poisson  ( log )"
     with pytest.raises(FamilyError, match="no link 'log'"):
         binomial("log")
-    with pytest.raises(FamilyError, match="unsupported family 'gaussian'"):
-        get_family("gaussian")
+    with pytest.raises(FamilyError, match="unsupported family 'tweedie'"):
+        get_family("tweedie")
+    # R's and glmmTMB's spellings, and the default links of R's family constructors
+    assert str(get_family("Gamma")) == "gamma  ( inverse )"
+    assert str(get_family("inverse.gaussian")) == "inverse_gaussian  ( 1/mu^2 )"
+    assert str(get_family("beta_family")) == "beta  ( logit )"
+    assert str(get_family("nbinom2")) == "nbinom2  ( log )"
+    with pytest.raises(FamilyError, match="no link 'logit'"):
+        lmerpy.gamma("logit")
 
 
 def test_counts_beyond_double_precision_are_refused() -> None:

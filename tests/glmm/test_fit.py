@@ -251,12 +251,12 @@ def test_a_factor_is_not_a_poisson_response() -> None:
 
 def test_unsupported_family_and_link() -> None:
     with pytest.raises(lmerpy.errors.FamilyError, match="choose from 'binomial', 'poisson'"):
-        glmer(CBPP, data("cbpp"), "gamma")
+        glmer(CBPP, data("cbpp"), "tweedie")
     with pytest.raises(lmerpy.errors.FamilyError, match="no link 'identity'"):
         binomial("identity")
 
 
-def test_cbind_is_binomial_only() -> None:
+def test_cbind_is_binomial_or_betabinomial_only() -> None:
     with pytest.raises(lmerpy.errors.FormulaSemanticError, match="binomial") as info:
         glmer(CBPP, data("cbpp"), "poisson")
     assert "^" in str(info.value)

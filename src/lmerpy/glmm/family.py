@@ -17,8 +17,18 @@ from numpy.typing import NDArray
 from scipy import special, stats
 
 from ..errors import DataError, FamilyError
+from .distributions import DISTRIBUTIONS, Distribution
 
-__all__ = ["Family", "Link", "binomial", "get_family", "poisson"]
+__all__ = [
+    "Family",
+    "Link",
+    "binomial",
+    "gamma",
+    "gaussian",
+    "get_family",
+    "inverse_gaussian",
+    "poisson",
+]
 
 FloatArray = NDArray[np.float64]
 EPS = float(np.finfo(np.float64).eps)
@@ -74,6 +84,13 @@ LINKS: dict[str, Link] = {
     ),
     "cloglog": Link("cloglog", lambda mu: np.log(-np.log1p(-mu)), _cloglog_inv, _cloglog_mu_eta),
     "log": Link("log", np.log, _log_inv, _log_inv),
+    "identity": Link("identity", lambda mu: mu, lambda eta: eta, np.ones_like),
+    "inverse": Link(
+        "inverse", lambda mu: 1.0 / mu, lambda eta: 1.0 / eta, lambda eta: -1.0 / eta**2
+    ),
+    "1/mu^2": Link(
+        "1/mu^2", lambda mu: mu**-2.0, lambda eta: eta**-0.5, lambda eta: -0.5 * eta**-1.5
+    ),
 }
 
 
@@ -91,6 +108,12 @@ class Family:
 
     def __str__(self) -> str:
         return f"{self.name}  ( {self.link.name} )"
+
+    @property
+    def distribution(self) -> Distribution | None:
+        """The distribution with a dispersion parameter, fitted by glmmTMB's Laplace
+        approximation (None for binomial and Poisson, fitted as lme4 does)."""
+        return DISTRIBUTIONS.get(self.name)
 
     def variance(self, mu: FloatArray) -> FloatArray:
         """V(μ)."""
@@ -145,6 +168,10 @@ class Family:
 
     def check_response(self, y: FloatArray, what: str) -> None:
         """Raise a DataError if ``y`` is not a valid response for this family."""
+        dist = self.distribution
+        if dist is not None and dist.support != "count":
+            _check_support(y, dist.support, self.name, what)
+            return
         if self.name == "binomial":
             bad = (y < 0) | (y > 1)
             if bad.any():
@@ -155,7 +182,7 @@ class Family:
                 )
             return
         if np.any(y < 0):
-            raise DataError(f"{what} has negative values: Poisson counts are 0, 1, 2, ...")
+            raise DataError(f"{what} has negative values: {self.name} counts are 0, 1, 2, ...")
         if np.any(y > MAX_COUNT):
             raise DataError(
                 f"{what} has counts as large as {np.max(y):.3g}: beyond {MAX_COUNT:g} they are "
@@ -164,13 +191,19 @@ class Family:
         fraction = np.abs(y - np.round(y)) > 1e-8
         if fraction.any():
             raise DataError(
-                f"{what} has non-integer values (e.g. {y[fraction][0]:g}): Poisson counts are "
+                f"{what} has non-integer values (e.g. {y[fraction][0]:g}): {self.name} counts are "
                 "whole numbers; for rates, model the count with offset(log(exposure))"
             )
 
 
-_DEFAULT_LINKS = {"binomial": "logit", "poisson": "log"}
-_ALLOWED_LINKS = {"binomial": ("logit", "probit", "cloglog"), "poisson": ("log",)}
+_DEFAULT_LINKS = {"binomial": "logit", "poisson": "log"} | {
+    name: d.links[0] for name, d in DISTRIBUTIONS.items()
+}
+_ALLOWED_LINKS = {"binomial": ("logit", "probit", "cloglog"), "poisson": ("log",)} | {
+    name: d.links for name, d in DISTRIBUTIONS.items()
+}
+_ALIASES = {"Gamma": "gamma", "inverse.gaussian": "inverse_gaussian", "beta_family": "beta"}
+"""R's and glmmTMB's spellings."""
 
 
 def _family(name: str, link: str | None) -> Family:
@@ -197,14 +230,51 @@ def poisson(link: str = "log") -> Family:
     return _family("poisson", link)
 
 
+def gaussian(link: str = "identity") -> Family:
+    """The Gaussian family, fitted by glmmTMB's Laplace approximation (R: ``gaussian()``;
+    glmmTMB's ``gaussian``); links identity, log, inverse. With the identity link and no
+    dispersion model ``lmerpy.lmer(..., reml=False)`` fits the same model exactly."""
+    return _family("gaussian", link)
+
+
+def gamma(link: str = "inverse") -> Family:
+    """The Gamma family (R: ``Gamma(link = "inverse")``; glmmTMB's ``Gamma``); links
+    inverse, log, identity. ``sigma`` is the coefficient of variation, 1/√shape."""
+    return _family("gamma", link)
+
+
+def inverse_gaussian(link: str = "1/mu^2") -> Family:
+    """The inverse Gaussian family, Var(y) = φμ³ (R: ``inverse.gaussian()``); links 1/mu^2,
+    log, inverse, identity. ``sigma`` is √φ, as R's ``sigma()`` of a glm."""
+    return _family("inverse_gaussian", link)
+
+
 def get_family(family: str | Family) -> Family:
-    """A Family from a Family or a name (``"binomial"``, ``"poisson"``)."""
+    """A Family from a Family or a name (``"binomial"``, ``"poisson"``, ``"gamma"``,
+    ``"nbinom2"``, ..., or R's spellings ``"Gamma"``, ``"inverse.gaussian"``,
+    ``"beta_family"``)."""
     if isinstance(family, Family):
         return family
-    if family not in _DEFAULT_LINKS:
+    name = _ALIASES.get(family, family) if isinstance(family, str) else family
+    if name not in _DEFAULT_LINKS:
         known = ", ".join(repr(k) for k in _DEFAULT_LINKS)
-        raise FamilyError(
-            f"unsupported family {family!r}: choose from {known} "
-            "(or lmerpy.lmer for a Gaussian response)"
+        raise FamilyError(f"unsupported family {family!r}: choose from {known}")
+    return _family(name, None)
+
+
+_SUPPORT: dict[str, tuple[Callable[[FloatArray], NDArray[np.bool_]], str]] = {
+    "positive": (lambda y: y > 0, "positive numbers (y > 0)"),
+    "unit": (lambda y: (y > 0) & (y < 1), "proportions strictly between 0 and 1"),
+    "proportion": (lambda y: (y >= 0) & (y <= 1), "cbind(successes, failures)"),
+    "real": (np.isfinite, "finite numbers"),
+}
+
+
+def _check_support(y: FloatArray, support: str, family: str, what: str) -> None:
+    inside, rule = _SUPPORT[support]
+    bad = np.flatnonzero(~inside(y))
+    if bad.size:
+        raise DataError(
+            f"{what} has {bad.size} values outside what a {family} response can be "
+            f"(e.g. {y[bad[0]]:g}): a {family} response is {rule}"
         )
-    return _family(family, None)

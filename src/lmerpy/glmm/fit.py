@@ -18,6 +18,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import scipy.linalg
+import scipy.optimize
 from numpy.typing import ArrayLike, NDArray
 
 from .._util.threads import one_blas_thread
@@ -39,15 +40,22 @@ from ..formula import ModelSpec
 from ..formula.ast import Call, Name
 from ..optimize import OptimizerRecord, optimize_deviance
 from .family import Family, get_family
+from .laplace import LaplaceDeviance
 from .pirls import MAX_NAGQ, GlmmDeviance, PirlsFit
 from .result import GlmerResult
 from .separation import separation, separation_message
 
-__all__ = ["derivatives", "fit_glmm", "glformula", "glmer"]
+__all__ = ["derivatives", "fit_glmm", "fit_laplace", "glformula", "glm_start", "glmer"]
 
 FloatArray = NDArray[np.float64]
 HESSIAN_STEP = 1e-3  # central differences; the objective is smooth to ~1e-10 (tight PIRLS)
 GRADIENT_TOL = 0.002  # lme4's glmerControl(check.conv.grad = .makeCC(tol = 0.002))
+DISPERSION_STEP = 0.5  # BOBYQA's first step in log φ
+POLISH_STEPS = 3  # Newton steps after BOBYQA
+GLM_ROUNDS = 3  # alternations of β and φ in the GLM start
+GLM_STEPS = 50
+MAX_HALVINGS_GLM = 30
+LOG_PHI_BOUND = 30.0
 SE_STEP_CAP = 10.0  # lme4 caps the stage-2 scale of β at 10 as well
 THETA_STEP = 0.1  # BOBYQA's first step in θ (β's is one standard error); NLopt's default,
 #   about |θ|, took 3x the evaluations on VerbAgg
@@ -96,6 +104,9 @@ def glmer(
         raise ArgumentError(f"nagq must be an integer from 0 to {MAX_NAGQ}, not {nagq!r}")
     with one_blas_thread():
         design, trials = glformula(formula, data, fam, weights=weights, checks=checks)
+        if fam.distribution is not None:
+            _check_laplace_only(fam, nagq)
+            return fit_laplace(LaplaceDeviance(design, fam, trials))
         _check_quadrature(design, nagq)
         devfun = GlmmDeviance(design, fam, trials, nagq=max(nagq, 1))
         return fit_glmm(devfun, fast=nagq == 0, use_hessian=use_hessian)
@@ -122,12 +133,19 @@ def glformula(
     return design, trials
 
 
+_SEPARABLE = {"binomial": "binomial", "betabinomial": "binomial", "poisson": "poisson",
+              "nbinom1": "poisson", "nbinom2": "poisson"}  # fmt: skip
+"""Families whose likelihood rises without bound along a separating direction, and the
+conditions (``separation``) that tell."""
+
+
 def _check_separation(design: Design, family: Family) -> None:
     """Refuse responses the fixed effects separate: their ML estimates are infinite, and what
     an optimizer reports for them depends on where it stops (see ``separation``)."""
-    if family.name == "poisson" and family.link.name != "log":
+    kind = _SEPARABLE.get(family.name)
+    if kind is None or (kind == "poisson" and family.link.name != "log"):
         return
-    found = separation(design.X, design.y, family.name, design.x_columns, design.weights)
+    found = separation(design.X, design.y, kind, design.x_columns, design.weights)
     if found is not None:
         raise SeparationError(separation_message(found))
 
@@ -196,6 +214,157 @@ def derivatives(
         for j in range(i):
             H[i, j] = H[j, i] = (f(x0 + E[i] + E[j]) - plus[i] - plus[j] + f0) / step**2
     return (plus - minus) / (2 * step), H
+
+
+def fit_laplace(devfun: LaplaceDeviance) -> GlmerResult:
+    """Maximise glmmTMB's Laplace likelihood over (θ, β, log φ) and assemble the result
+    (glmmTMB: ``glmmTMB(..., family = ...)``). One BOBYQA search from a GLM fit (β in units
+    of their GLM standard errors, φ by maximum likelihood given β); standard errors from the
+    inverse Hessian over every parameter, as glmmTMB's ``sdreport``."""
+    layout, p, k = devfun.layout, devfun.p, len(devfun.layout.lower)
+    beta0, se0, log_phi0 = glm_start(devfun)
+    origin = np.concatenate([np.zeros(k), beta0, [log_phi0]])
+    scale = np.concatenate([np.ones(k), np.minimum(se0, SE_STEP_CAP), [1.0]])
+
+    def scaled(x: FloatArray) -> float:
+        return devfun(origin + scale * x)
+
+    free = np.full(p + 1, np.inf)
+    stage = optimize_deviance(
+        scaled,
+        lower=np.concatenate([layout.lower, -free]),
+        upper=np.concatenate([layout.upper, free]),
+        start=np.concatenate([layout.start, np.zeros(p + 1)]),
+        initial_step=np.concatenate([np.full(k, THETA_STEP), np.ones(p), [DISPERSION_STEP]]),
+        xtol=STAGE2_XTOL,
+        ftol=STAGE2_FTOL,
+    )
+    final, value, gradient, H = _newton_polish(scaled, stage.final, stage.f_final, stage)
+    record = dataclasses.replace(
+        stage,
+        initial=origin + scale * stage.initial,
+        final=origin + scale * final,
+        f_final=value,
+    )
+    return _laplace_result(devfun, record, gradient / scale, H / np.outer(scale, scale))
+
+
+def _newton_polish(
+    f: Callable[[FloatArray], float], x: FloatArray, fx: float, stage: OptimizerRecord
+) -> tuple[FloatArray, float, FloatArray, FloatArray]:
+    """Newton steps from BOBYQA's point with the finite-difference gradient and Hessian the
+    standard errors need anyway, kept while they lower the objective (inside the bounds):
+    BOBYQA stops where the objective changes by less than its tolerance, which on flat
+    optima leaves the gradient above lme4's check."""
+    gradient, H = derivatives(f, x)
+    for _ in range(POLISH_STEPS):
+        try:
+            step = np.linalg.solve(H, gradient)
+        except np.linalg.LinAlgError:
+            break
+        trial = np.clip(x - step, stage.lower, stage.upper)
+        value = f(trial)
+        if not value < fx:
+            break
+        x, fx = trial, value
+        gradient, H = derivatives(f, x)
+    return x, fx, gradient, H
+
+
+def glm_start(devfun: LaplaceDeviance) -> tuple[FloatArray, FloatArray, float]:
+    """β, their standard errors and log φ of the model without random effects (u = 0),
+    by Newton's method in β alternating with φ's maximum likelihood given β."""
+    X, offset = devfun.design.X, devfun.offset
+    eta = np.asarray(devfun.family.link.linkfun(_safe_means(devfun)), dtype=np.float64)
+    target = np.where(np.isfinite(eta), eta, 0.0) - offset
+    beta = np.asarray(np.linalg.lstsq(X, target, rcond=None)[0], dtype=np.float64)
+    log_phi = 0.0
+    for _ in range(GLM_ROUNDS):
+        log_phi = _dispersion_ml(devfun, X @ beta + offset)
+        beta, info = _glm_newton(devfun, beta, float(np.exp(log_phi)))
+    log_phi = _dispersion_ml(devfun, X @ beta + offset)
+    se = np.sqrt(np.diag(np.linalg.pinv(info)))
+    return beta, np.asarray(np.where(se > 0, se, 1.0), dtype=np.float64), log_phi
+
+
+def _safe_means(devfun: LaplaceDeviance) -> FloatArray:
+    """Starting means inside the link's range (R's ``family$initialize``)."""
+    y, n, support = devfun.y, devfun.trials, devfun.distribution.support
+    if support == "count":
+        return y + 0.1
+    if support in ("proportion", "unit"):
+        return (n * y + 0.5) / (n + 1)
+    if devfun.family.link.name != "identity":
+        return np.maximum(y, 1e-8 * max(float(np.max(np.abs(y))), 1.0))
+    return y
+
+
+def _dispersion_ml(devfun: LaplaceDeviance, eta: FloatArray) -> float:
+    """log φ maximising the likelihood at η."""
+    with np.errstate(all="ignore"):
+        found = scipy.optimize.minimize_scalar(
+            lambda t: -devfun.loglik(eta, float(np.exp(t))) if np.isfinite(t) else np.inf,
+            bounds=(-LOG_PHI_BOUND, LOG_PHI_BOUND),
+            method="bounded",
+        )
+    return float(found.x)
+
+
+def _glm_newton(
+    devfun: LaplaceDeviance, beta: FloatArray, phi: float
+) -> tuple[FloatArray, FloatArray]:
+    """Newton steps in β at u = 0 and φ, halved while the likelihood falls; X'DX at the end."""
+    X, offset = devfun.design.X, devfun.offset
+    with np.errstate(all="ignore"):
+        value = devfun.loglik(X @ beta + offset, phi)
+        for _ in range(GLM_STEPS):
+            score, info = devfun.derivatives(X @ beta + offset, phi)
+            gram = X.T @ (np.maximum(info, 1e-10)[:, None] * X)
+            step = np.linalg.lstsq(gram, X.T @ score, rcond=None)[0]
+            for _ in range(MAX_HALVINGS_GLM):
+                trial = devfun.loglik(X @ (beta + step) + offset, phi)
+                if np.isfinite(trial) and trial >= value:
+                    break
+                step = step / 2
+            else:
+                break
+            beta, done, value = beta + step, trial - value < 1e-10 * abs(value), trial
+            if done:
+                break
+        info = devfun.derivatives(X @ beta + offset, phi)[1]
+    return beta, X.T @ (np.maximum(info, 1e-10)[:, None] * X)
+
+
+def _laplace_result(
+    devfun: LaplaceDeviance, record: OptimizerRecord, gradient: FloatArray, H: FloatArray
+) -> GlmerResult:
+    fit = devfun.modes(record.final)
+    messages = list(devfun.design.messages) + list(record.messages)
+    unconverged = _gradient_check(gradient, H) if np.all(np.isfinite(H)) else None
+    if unconverged:
+        warn(unconverged, ConvergenceWarning)
+        messages.append(unconverged)
+    k, p = len(devfun.layout.lower), devfun.p
+    try:
+        h_inv = np.linalg.inv(H)
+        vcov = np.asarray((h_inv + h_inv.T)[k : k + p, k : k + p], dtype=np.float64)
+        np.linalg.cholesky(vcov)
+    except (np.linalg.LinAlgError, ValueError):
+        msg = "the Hessian of the deviance is not positive definite: no standard errors"
+        warn(msg, ConvergenceWarning)
+        messages.append(msg)
+        vcov = np.full((p, p), np.nan)
+    result = GlmerResult(devfun.design, devfun, record, fit, 1, vcov, "Hessian", H, ())
+    messages += fit_warnings(result, "rescaling predictors may help")
+    return GlmerResult(devfun.design, devfun, record, fit, 1, vcov, "Hessian", H, tuple(messages))
+
+
+def _check_laplace_only(family: Family, nagq: int) -> None:
+    if nagq != 1:
+        raise ArgumentError(
+            f"the {family.name} family is fitted by the Laplace approximation (glmmTMB's): "
+            f"nagq = {nagq} is available for binomial and Poisson models only"
+        )
 
 
 def _start(devfun: GlmmDeviance) -> PirlsFit:
@@ -335,9 +504,14 @@ class _Response:
     def _cbind(
         self, spec: ModelSpec, node: Call, frame: pd.DataFrame, prior: FloatArray | None
     ) -> tuple[FloatArray, FloatArray | None]:
-        if self.family.name != "binomial" or len(node.args) != 2 or node.kwargs:
+        if (
+            self.family.name not in ("binomial", "betabinomial")
+            or len(node.args) != 2
+            or node.kwargs
+        ):
             raise FormulaSemanticError(
-                "cbind(successes, failures) with two columns is the response of a binomial model",
+                "cbind(successes, failures) with two columns is the response of a binomial or "
+                "betabinomial model",
                 spec.formula,
                 node.start,
                 node.end,

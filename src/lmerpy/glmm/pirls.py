@@ -270,6 +270,28 @@ class GlmmDeviance:
         self.workspace.reweight(*self._working(fit.eta))
         return self.workspace.conditional_variances(self.layout.lambdas(theta))
 
+    # ---- per observation, at the modes of a fit ----------------------------------------------
+    def residuals(self, fit: PirlsFit) -> FloatArray:
+        """Deviance residuals (lme4's ``residuals(m)``, type ``"deviance"``)."""
+        d = self.family.dev_resid(self.y, fit.mu, self.prior)
+        return np.asarray(np.sign(self.y - fit.mu) * np.sqrt(np.maximum(d, 0.0)))
+
+    def pearson(self, fit: PirlsFit, params: ArrayLike) -> FloatArray:
+        """(y - μ) / sqrt(V(μ) / w) (lme4: ``residuals(m, "pearson")``)."""
+        return np.asarray((self.y - fit.mu) * np.sqrt(self.prior / self.family.variance(fit.mu)))
+
+    def sample(self, rng: np.random.Generator, eta: FloatArray, params: ArrayLike) -> FloatArray:
+        """A response drawn at η: 0/1 or proportions of the trials (binomial), counts."""
+        mu = self.family.link.linkinv(eta)
+        if self.family.name == "binomial":
+            size = np.round(self.prior).astype(np.int64)  # R: the prior weights are the trials
+            return np.asarray(rng.binomial(size, mu) / size, dtype=np.float64)
+        return rng.poisson(mu).astype(np.float64)
+
+    def sigma(self, params: ArrayLike) -> float:
+        """1: binomial and Poisson models have no scale parameter (lme4's ``sigma(m)``)."""
+        return 1.0
+
     # ---- pieces --------------------------------------------------------------------------
     def _working(
         self, eta: FloatArray, mu: FloatArray | None = None

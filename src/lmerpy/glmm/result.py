@@ -21,6 +21,7 @@ from ..fitted.tidy import tidy
 from ..inference.confint import confint
 from ..optimize import OptimizerRecord
 from .family import Family
+from .laplace import LaplaceDeviance
 from .pirls import GlmmDeviance, PirlsFit
 
 __all__ = ["GlmerResult"]
@@ -46,7 +47,7 @@ class GlmerResult(MixedModelResult):
     """
 
     design: Design
-    devfun: GlmmDeviance
+    devfun: GlmmDeviance | LaplaceDeviance
     record: OptimizerRecord
     fit: PirlsFit
     nagq: int
@@ -101,8 +102,9 @@ class GlmerResult(MixedModelResult):
     # ---- estimates --------------------------------------------------------------------------
     @property
     def sigma(self) -> float:
-        """1: binomial and Poisson models have no scale parameter (lme4's ``sigma(m)``)."""
-        return 1.0
+        """1 for binomial and Poisson models (lme4's ``sigma(m)``); for a family with a
+        dispersion parameter, glmmTMB's ``sigma(m)`` (see ``lmerpy.glmm.distributions``)."""
+        return self.devfun.sigma(self.record.final)
 
     @cached_property
     def vcov(self) -> pd.DataFrame:
@@ -150,17 +152,14 @@ class GlmerResult(MixedModelResult):
 
     @cached_property
     def residuals(self) -> pd.Series:
-        """Deviance residuals (lme4: ``residuals(m)``, type ``"deviance"``)."""
-        y, mu = self.devfun.y, self.fit.mu
-        d = self.family.dev_resid(y, mu, self.devfun.prior)
-        return pd.Series(np.sign(y - mu) * np.sqrt(np.maximum(d, 0.0)), index=self.design.rows,
-                         name="resid")  # fmt: skip
+        """Deviance residuals for binomial and Poisson models (lme4: ``residuals(m)``);
+        response residuals y - μ for the others (glmmTMB's default)."""
+        return pd.Series(self.devfun.residuals(self.fit), index=self.design.rows, name="resid")
 
     @cached_property
     def pearson_residuals(self) -> pd.Series:
-        """(y - μ) / sqrt(V(μ) / w) (lme4: ``residuals(m, "pearson")``)."""
-        y, mu, w = self.devfun.y, self.fit.mu, self.devfun.prior
-        r = (y - mu) * np.sqrt(w / self.family.variance(mu))
+        """(y - μ) / sqrt(Var(y) / w) (lme4 and glmmTMB: ``residuals(m, "pearson")``)."""
+        r = self.devfun.pearson(self.fit, self.record.final)
         return pd.Series(r, index=self.design.rows, name="pearson")
 
     def predict(
@@ -181,14 +180,10 @@ class GlmerResult(MixedModelResult):
         return pd.Series(self.family.link.linkinv(eta.to_numpy()), index=eta.index, name="predict")
 
     def simulate_once(self, rng: np.random.Generator) -> FloatArray:
-        """One response: 0/1 or proportions of the trials for a binomial model, counts for a
-        Poisson one, at η = Xβ + offset + Zb with b drawn afresh."""
+        """One response at η = Xβ + offset + Zb with b drawn afresh: 0/1 or proportions of
+        the trials for a binomial model, counts for a Poisson one, and so on."""
         eta = self.design.X @ self.fit.beta + self.devfun.offset + new_random_effects(self, rng)
-        mu = self.family.link.linkinv(eta)
-        if self.family.name == "binomial":
-            size = np.round(self.devfun.prior).astype(np.int64)  # R: the prior weights are trials
-            return np.asarray(rng.binomial(size, mu) / size, dtype=np.float64)
-        return rng.poisson(mu).astype(np.float64)
+        return self.devfun.sample(rng, eta, self.record.final)
 
     @property
     def reml(self) -> bool:

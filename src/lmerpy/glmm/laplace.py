@@ -1,0 +1,263 @@
+"""glmmTMB's Laplace approximation, for families with a dispersion parameter.
+
+The random effects b = Λu are integrated out around the mode û of the joint log density
+
+    g(u) = Σ wᵢ ℓ(yᵢ | μᵢ(u), φ) − ‖u‖²/2,    η = Xβ + o + ZΛu,
+
+with the **observed** Hessian there: −2 log L ≈ −2 g(û) + log det(Λ'Z'DZΛ + I), where
+Dᵢ = −wᵢ d²ℓᵢ/dηᵢ² (Kristensen et al. 2016, TMB; Brooks et al. 2017, glmmTMB). The mode is
+found by Newton's method on u, each step the penalized weighted least squares problem of the
+PLS solver with weights D and working response ZΛu + s/D (s the score dℓ/dη): the same
+blocked Cholesky as ``lmer``. For the canonical links of binomial and Poisson models D is
+the expected information and this is lme4's approximation; for non-canonical links (Gamma
+with log link, negative binomial) the two differ, and this one is glmmTMB's.
+
+The parameters are (θ, β, log φ): θ as lme4 orders it (Λ's relative factor, σ = 1), φ on
+glmmTMB's scale for the family (``distributions``).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
+
+from ..design import Design
+from ..design.theta import ThetaLayout, re_blocks
+from ..errors import FamilyError, PirlsError
+from ..solver import PlsWorkspace, ReBlock
+from .distributions import link_derivatives
+from .family import Family
+from .pirls import PirlsFit
+
+__all__ = ["LaplaceDeviance"]
+
+FloatArray = NDArray[np.float64]
+ETA_TOL = 1e-10  # Newton ends when no linear predictor would move by more than this
+MAX_ITER = 100
+MAX_HALVINGS = 30
+MIN_WEIGHT = 1e-10  # a Newton weight where the log density is not concave in η
+MAX_DENSE_Q = 5000  # random effects up to which a non-concave model's Hessian is factored dense
+
+
+class LaplaceDeviance:
+    """-2 log-likelihood of a generalized model by the exact Laplace approximation.
+
+    Attributes:
+        design: the design (y a proportion of the trials for betabinomial data).
+        family: the family; ``distribution`` its log density, ``link`` its link with two
+            derivatives.
+        layout: θ's structure; ``p`` the number of fixed effects.
+        evaluations: objective evaluations so far.
+    """
+
+    def __init__(self, design: Design, family: Family, trials: ArrayLike | None = None) -> None:
+        distribution = family.distribution
+        if distribution is None:
+            raise FamilyError(f"the {family.name} family has no dispersion parameter")
+        self.design, self.family, self.distribution = design, family, distribution
+        self.link = link_derivatives(family.link.name)
+        self.nagq = 1
+        n = design.nobs
+        self.y = design.y
+        self.trials = np.ones(n) if trials is None else np.asarray(trials, dtype=np.float64)
+        prior = np.ones(n) if design.weights is None else design.weights
+        # a binomial-type response's weights carry its trials, which ℓ counts already
+        self.prior = prior / self.trials if distribution.support == "proportion" else prior
+        self.offset = np.zeros(n) if design.offset is None else design.offset
+        self.layout = ThetaLayout(design)
+        self.p = design.X.shape[1]
+        self.evaluations = 0
+        self._blocks = re_blocks(design)
+        edges = np.cumsum([0, *(b.n_levels * b.lhs.shape[1] for b in self._blocks)])
+        self._u_slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+        ones = np.ones(n)
+        self._ws = PlsWorkspace(self._blocks, design.X[:, :0], ones, ones, reweightable=True)
+        self._u = np.zeros(self._ws.q)
+        self._Z = design.Z.tocsr()
+
+    # ---- the objective ---------------------------------------------------------------------
+    def split(self, params: ArrayLike) -> tuple[FloatArray, FloatArray, float]:
+        """(θ, β, φ) from params = (θ, β, log φ)."""
+        values = np.asarray(params, dtype=np.float64)
+        k = len(self.layout.lower)
+        return values[:k], values[k : k + self.p], float(np.exp(values[k + self.p]))
+
+    def __call__(self, params: ArrayLike) -> float:
+        """-2 log L at params; inf where the modes cannot be found."""
+        self.evaluations += 1
+        try:
+            return self.modes(params).objective
+        except PirlsError:
+            return np.inf
+
+    def modes(self, params: ArrayLike) -> PirlsFit:
+        """The conditional modes at params, from the previous modes (or u = 0 on failure)."""
+        theta, beta, phi = self.split(params)
+        lambdas = self.layout.lambdas(theta)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            try:
+                fit = self._newton(lambdas, beta, phi, self._u)
+            except PirlsError:
+                fit = self._newton(lambdas, beta, phi, np.zeros_like(self._u))
+        self._u = fit.u
+        return fit
+
+    def loglik(self, eta: FloatArray, phi: float) -> float:
+        """Σ wᵢ ℓ(yᵢ | μ(ηᵢ), φ)."""
+        mu = self.link.mu(eta)
+        return float(self.prior @ self.distribution.loglik(self.y, mu, phi, self.trials))
+
+    def sigma(self, params: ArrayLike) -> float:
+        """glmmTMB's ``sigma(m)`` at params (see ``distributions``)."""
+        return self.distribution.sigma(self.split(params)[2])
+
+    # ---- per observation, at the modes of a fit ----------------------------------------------
+    def residuals(self, fit: PirlsFit) -> FloatArray:
+        """Response residuals y - μ (glmmTMB's ``residuals(m)``, type ``"response"``)."""
+        return np.asarray(self.y - fit.mu)
+
+    def pearson(self, fit: PirlsFit, params: ArrayLike) -> FloatArray:
+        """(y - μ) / sqrt(Var(y) / w) (glmmTMB: ``residuals(m, "pearson")``)."""
+        var = self.distribution.variance(fit.mu, self.split(params)[2], self.trials)
+        return np.asarray((self.y - fit.mu) * np.sqrt(self.prior / var))
+
+    def sample(self, rng: np.random.Generator, eta: FloatArray, params: ArrayLike) -> FloatArray:
+        """A response drawn at η with the fitted dispersion."""
+        phi = self.split(params)[2]
+        draw = self.distribution.sample(rng, self.link.mu(eta), phi, self.trials)
+        return np.asarray(draw, dtype=np.float64)
+
+    def conditional_variances(self, fit: PirlsFit, theta: ArrayLike) -> list[FloatArray]:
+        """Per term, the conditional covariances of b at the modes: Λ H⁻¹ Λ' with H the
+        observed Hessian in u (TMB's ``sdreport`` with the parameters fixed)."""
+        lambdas = self.layout.lambdas(theta)
+        if np.all(fit.weights > 0):
+            self._ws.reweight(fit.weights, np.ones_like(fit.weights))
+            return self._ws.conditional_variances(lambdas)
+        ZL = (self._Z @ _block_diagonal(self._blocks, lambdas)).toarray()
+        H = ZL.T @ (fit.weights[:, None] * ZL) + np.eye(ZL.shape[1])
+        Lam = _block_diagonal(self._blocks, lambdas).toarray()
+        V = Lam @ np.linalg.solve(H, Lam.T)
+        out = []
+        for blk, sl in zip(self._blocks, self._u_slices, strict=True):
+            p = blk.lhs.shape[1]
+            part = V[sl, sl]
+            out.append(np.stack([part[i * p : (i + 1) * p, i * p : (i + 1) * p]
+                                 for i in range(blk.n_levels)]))  # fmt: skip
+        return out
+
+    # ---- Newton's method on u ----------------------------------------------------------------
+    def _newton(
+        self, lambdas: list[FloatArray], beta: FloatArray, phi: float, u: FloatArray
+    ) -> PirlsFit:
+        fixed = self.design.X @ beta + self.offset
+        zb = self._zb(lambdas, u)
+        g = self._penalized(fixed + zb, u, phi)
+        for iteration in range(1, MAX_ITER + 1):
+            score, info = self.derivatives(fixed + zb, phi)
+            w = np.maximum(info, MIN_WEIGHT)
+            try:
+                self._ws.reweight(w, zb + score / w)
+                _, u_new, ldL2, _ = self._ws.modes(lambdas, np.zeros(0))
+            except np.linalg.LinAlgError:
+                msg = "the Newton system for the modes is not positive definite"
+                raise PirlsError(msg) from None
+            zb_new = self._zb(lambdas, u_new)
+            if np.max(np.abs(zb_new - zb)) <= ETA_TOL:
+                return self._at_modes(lambdas, beta, phi, u, fixed + zb, info, w, ldL2, iteration)
+            u, zb, g = self._step(lambdas, fixed, phi, (u, zb, g), (u_new, zb_new))
+        raise PirlsError(f"Newton's method for the modes did not converge in {MAX_ITER} steps")
+
+    def _step(
+        self,
+        lambdas: list[FloatArray],
+        fixed: FloatArray,
+        phi: float,
+        old: tuple[FloatArray, FloatArray, float],
+        new: tuple[FloatArray, FloatArray],
+    ) -> tuple[FloatArray, FloatArray, float]:
+        """The Newton step, halved while the penalized deviance rises."""
+        u, zb, g = old
+        u_new, zb_new = new
+        for _ in range(MAX_HALVINGS):
+            g_new = self._penalized(fixed + zb_new, u_new, phi)
+            if g_new <= g + 1e-12 * max(abs(g), 1.0):
+                return u_new, zb_new, g_new
+            u_new, zb_new = (u + u_new) / 2, (zb + zb_new) / 2
+        raise PirlsError("step-halving failed to reduce the penalized deviance")
+
+    def _at_modes(
+        self,
+        lambdas: list[FloatArray],
+        beta: FloatArray,
+        phi: float,
+        u: FloatArray,
+        eta: FloatArray,
+        info: FloatArray,
+        w: FloatArray,
+        ldL2: float,
+        iterations: int,
+    ) -> PirlsFit:
+        if np.any(info != w):  # the last step's weights were not the Hessian: factor it
+            ldL2 = self._logdet(lambdas, info)
+        minus2 = -2.0 * self.loglik(eta, phi)
+        objective = minus2 + float(u @ u) + ldL2
+        mu = self.link.mu(eta)
+        b = np.concatenate(
+            [(part.reshape(-1, T.shape[0]) @ T.T).ravel()
+             for part, T in zip(self._split_u(u), lambdas, strict=True)]
+        )  # fmt: skip
+        return PirlsFit(beta, u, b, eta, mu, info, ldL2, np.zeros((0, 0)), minus2, minus2,
+                        objective, iterations)  # fmt: skip
+
+    def _logdet(self, lambdas: list[FloatArray], info: FloatArray) -> float:
+        """log det(Λ'Z'DZΛ + I) where some Dᵢ < 0 (a log density not concave in η at some
+        rows, as nbinom1's and beta's can be): the solver's factorisation wants W >= 0, so
+        this one is dense."""
+        if self._ws.q > MAX_DENSE_Q:
+            raise PirlsError(
+                f"the log density is not concave at some rows and the model has {self._ws.q} "
+                f"random effects: the Laplace approximation is only available here up to "
+                f"{MAX_DENSE_Q} for such models"
+            )
+        ZL = (self._Z @ _block_diagonal(self._blocks, lambdas)).toarray()
+        H = ZL.T @ (info[:, None] * ZL) + np.eye(ZL.shape[1])
+        try:
+            L = np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
+            raise PirlsError("the Hessian of the log density is not positive definite") from None
+        return float(2.0 * np.sum(np.log(np.diag(L))))
+
+    def derivatives(self, eta: FloatArray, phi: float) -> tuple[FloatArray, FloatArray]:
+        """w dℓ/dη and -w d²ℓ/dη² (the observed information)."""
+        mu, m1, m2 = self.link.mu(eta), self.link.d1(eta), self.link.d2(eta)
+        dist, y, n = self.distribution, self.y, self.trials
+        l1, l2 = dist.d1(y, mu, phi, n), dist.d2(y, mu, phi, n)
+        return self.prior * l1 * m1, -self.prior * (l2 * m1 * m1 + l1 * m2)
+
+    def _penalized(self, eta: FloatArray, u: FloatArray, phi: float) -> float:
+        value = -2.0 * self.loglik(eta, phi) + float(u @ u)
+        return value if np.isfinite(value) else np.inf
+
+    def _split_u(self, u: FloatArray) -> list[FloatArray]:
+        return [u[s] for s in self._u_slices]
+
+    def _zb(self, lambdas: list[FloatArray], u: FloatArray) -> FloatArray:
+        """Z Λ u."""
+        out = np.zeros(self.design.nobs)
+        for blk, part, T in zip(self._blocks, self._split_u(u), lambdas, strict=True):
+            b = part.reshape(blk.n_levels, -1) @ T.T
+            out += np.einsum("na,na->n", blk.lhs, b[blk.codes])
+        return out
+
+
+def _block_diagonal(blocks: list[ReBlock], lambdas: list[FloatArray]) -> sp.csr_matrix:
+    """Λ in the order of Z's columns (each term level-major: I ⊗ T)."""
+    return sp.csr_matrix(
+        sp.block_diag(
+            [sp.kron(sp.identity(b.n_levels), T) for b, T in zip(blocks, lambdas, strict=True)]
+        )
+    )
