@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import lmerpy
 import numpy as np
 import pytest
 
+import lmerpy
 from lmerpy.errors import FamilyError
 from lmerpy.glmm.family import EPS, binomial, get_family, poisson
 

@@ -93,6 +93,10 @@ class LaplaceDeviance:
         except PirlsError:
             return np.inf
 
+    def laplace(self, params: ArrayLike) -> float:
+        """The objective (the name lme4's glmer deviance has), for profiling."""
+        return self(params)
+
     def modes(self, params: ArrayLike) -> PirlsFit:
         """The conditional modes at params, from the previous modes (or u = 0 on failure)."""
         theta, beta, phi = self.split(params)

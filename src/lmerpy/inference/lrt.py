@@ -55,8 +55,13 @@ def anova(*fits: Fit, names: list[str] | None = None, refit: bool = True) -> pd.
     return table
 
 
+NESTED_FAMILIES = {"nbinom1": "poisson", "nbinom2": "poisson", "betabinomial": "binomial"}
+"""Families that contain another as a limit (φ -> 0 or ∞): a likelihood-ratio test between
+them tests the dispersion, on the boundary of its range."""
+
+
 def _check_same_data(fits: tuple[Fit, ...]) -> None:
-    kinds = {str(getattr(f, "family", "gaussian")) for f in fits}
+    kinds = {_base_family(str(getattr(f, "family", "gaussian"))) for f in fits}
     if len(kinds) > 1:
         raise DataError(
             f"the fits have different response families ({', '.join(sorted(kinds))}): their "
@@ -70,6 +75,12 @@ def _check_same_data(fits: tuple[Fit, ...]) -> None:
                 "the fits were not made on the same data (different rows or response); "
                 "a likelihood-ratio test needs the same observations"
             )
+
+
+def _base_family(text: str) -> str:
+    """'nbinom2  ( log )' -> 'poisson  ( log )': the family it nests."""
+    name, _, link = text.partition(" ")
+    return f"{NESTED_FAMILIES.get(name, name)} {link}"
 
 
 def _check_nested(ranked: list[Fit]) -> None:
