@@ -16,17 +16,13 @@ import pytest
 
 import lmerpy
 from lmerpy.glmm.family import get_family
-from lmerpy.glmm.fit import glformula
+from lmerpy.glmm.fit import _extra_models, glformula
 from lmerpy.glmm.laplace import LaplaceDeviance
 from lmerpy.glmm.result import GlmerResult
 
 FAMILIES = Path(__file__).parents[1] / "reference" / "families"
-# the corpus models without zero inflation or a dispersion formula
-MODELS = [
-    "sleepstudy_gamma_log", "sleepstudy_invgauss_log", "salamanders_nbinom2", "owls_nbinom1",
-    "betasim_beta", "cbpp_betabinomial", "grouseticks_nbinom2", "cbpp_binomial_tmb",
-]  # fmt: skip
-DISPERSION = {  # glmmTMB's sigma(m) -> phi on the scale of lmerpy's log phi parameter
+MODELS = sorted(p.stem for p in (FAMILIES / "models").glob("*.json"))
+DISPERSION = {  # glmmTMB's sigma(m) -> phi, whose log is lmerpy's dispersion parameter
     "gamma": lambda s: 1 / s**2, "inverse_gaussian": lambda s: s**2, "nbinom2": lambda s: s,
     "nbinom1": lambda s: s, "beta": lambda s: s, "betabinomial": lambda s: s,
 }  # fmt: skip
@@ -48,6 +44,14 @@ def corpus_data(name: str) -> pd.DataFrame:
     return frame
 
 
+def options(ref: dict[str, Any]) -> dict[str, str]:
+    """glmer's zi= and disp= as the model has them (glmmTMB's ziformula, dispformula)."""
+    out = {"zi": ref["zi"]} if ref.get("zi") else {}
+    if ref.get("disp") and ref["disp"].replace(" ", "") != "~1":
+        out["disp"] = ref["disp"]
+    return out
+
+
 def family_of(ref: dict[str, Any]) -> lmerpy.Family:
     return get_family(ref["family"]) if ref["link"] == get_family(ref["family"]).link.name \
         else getattr(lmerpy, ref["family"])(link=ref["link"])  # fmt: skip
@@ -61,7 +65,9 @@ def fitted(model: str) -> GlmerResult:
         warnings.simplefilter(
             "ignore", lmerpy.errors.SingularFitWarning
         )  # cbpp: sd 1.4e-4, as glmmTMB
-        return lmerpy.glmer(ref["formula"], corpus_data(ref["data"]), family_of(ref))
+        return lmerpy.glmer(
+            ref["formula"], corpus_data(ref["data"]), family_of(ref), **options(ref)
+        )
 
 
 def glmmtmb_point(devfun: LaplaceDeviance, ref: dict[str, Any]) -> np.ndarray:
@@ -77,10 +83,15 @@ def glmmtmb_point(devfun: LaplaceDeviance, ref: dict[str, Any]) -> np.ndarray:
         L = np.linalg.cholesky(S)
         theta += [L[i, j] for j in range(len(cols)) for i in range(j, len(cols))]
     beta = [ref["fixef"][c] for c in devfun.design.x_columns]
-    return np.r_[theta, beta, np.log(DISPERSION[ref["family"]](ref["sigma"]))]
+    zi = [ref["fixef_zi"][c] for c in devfun.zi_columns]
+    if devfun.disp_columns == ["(Intercept)"]:
+        disp = [np.log(DISPERSION[ref["family"]](ref["sigma"]))]
+    else:
+        disp = [ref["fixef_disp"][c] for c in devfun.disp_columns]
+    return np.r_[theta, beta, zi, disp]
 
 
-@pytest.mark.parametrize("model", [m for m in MODELS if m != "cbpp_binomial_tmb"])
+@pytest.mark.parametrize("model", [m for m in MODELS if m != "cbpp_binomial_tmb"])  # lme4's
 def test_the_objective_at_glmmtmbs_estimates_is_its_minus_2_loglik(model: str) -> None:
     """The exact Laplace approximation itself, apart from any optimizer: glmmTMB's logLik at
     its own estimates, to 1e-7 (measured: 1e-12 to 4e-10)."""
@@ -88,7 +99,9 @@ def test_the_objective_at_glmmtmbs_estimates_is_its_minus_2_loglik(model: str) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lmerpy.errors.DataWarning)
         design, trials = glformula(ref["formula"], corpus_data(ref["data"]), family_of(ref))
-    devfun = LaplaceDeviance(design, family_of(ref), trials)
+    opts = options(ref)
+    extra = _extra_models(design, family_of(ref), opts.get("zi"), opts.get("disp"))
+    devfun = LaplaceDeviance(design, family_of(ref), trials, zi=extra[0], disp=extra[1])
     assert devfun(glmmtmb_point(devfun, ref)) == pytest.approx(-2 * ref["logLik"], abs=1e-7)
 
 
@@ -105,6 +118,11 @@ def test_fits_match_glmmtmb(model: str) -> None:
     np.testing.assert_allclose(se, [ref["se"][c] for c in fit.vcov.index], rtol=0.02)
     if ref["sigma"] is not None:
         assert fit.sigma == pytest.approx(ref["sigma"], rel=0.01)
+    for part, fixef in [("zi", fit.fixef_zi), ("disp", fit.fixef_disp)]:
+        if part not in options(ref):
+            continue
+        for name, value in ref[f"fixef_{part}"].items():
+            assert abs(fixef[name] - value) <= 0.01 * ref[f"se_{part}"][name] + 1e-6, name
     ours = {
         (r.group, r.var1, r.var2 if isinstance(r.var2, str) else ""): r.sdcor
         for r in fit.varcorr.itertuples()
@@ -190,3 +208,28 @@ def test_a_likelihood_ratio_test_of_the_dispersion() -> None:
     assert list(table["npar"]) == [9, 10]
     assert table["Chisq"].iloc[1] == pytest.approx(2 * (nb.loglik - pois.loglik))
     assert table["Pr(>Chisq)"].iloc[1] < 1e-10
+
+
+def test_zero_inflation_and_dispersion_models_refuse_what_they_cannot_model() -> None:
+    sleep, sal = corpus_data("sleepstudy"), corpus_data("salamanders")
+    with pytest.raises(lmerpy.errors.ArgumentError, match="the gamma family has no zeros"):
+        lmerpy.glmer("Reaction ~ Days + (1 | Subject)", sleep, "gamma", zi="~ 1")
+    with pytest.raises(lmerpy.errors.ArgumentError, match="the poisson family has none"):
+        lmerpy.glmer("count ~ mined + (1 | site)", sal, "poisson", disp="~ mined")
+    with pytest.raises(lmerpy.errors.FormulaSemanticError, match="one-sided"):
+        lmerpy.glmer("count ~ mined + (1 | site)", sal, "poisson", zi="count ~ mined")
+    with pytest.raises(lmerpy.errors.MissingColumnError, match="minned"):
+        lmerpy.glmer("count ~ mined + (1 | site)", sal, "poisson", zi="~ minned")
+
+
+def test_lme4s_families_have_no_zero_inflation_or_dispersion_coefficients() -> None:
+    fit = fitted("cbpp_binomial_tmb")
+    assert fit.fixef_zi.empty and fit.fixef_disp.empty and fit.vcov_zi.empty
+    zip_fit = fitted("salamanders_zipoisson")
+    assert list(zip_fit.fixef_zi.index) == list(reference("salamanders_zipoisson")["fixef_zi"])
+    np.testing.assert_allclose(
+        np.sqrt(np.diag(zip_fit.vcov_zi)),
+        list(reference("salamanders_zipoisson")["se_zi"].values()),
+        rtol=0.02,
+    )
+    assert zip_fit.sigma == 1.0  # a Poisson model's, zero-inflated or not

@@ -24,17 +24,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-__all__ = ["DISTRIBUTIONS", "Distribution", "LinkDerivatives", "link_derivatives"]
+if TYPE_CHECKING:
+    from .family import Family
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "POISSON",
+    "Distribution",
+    "LinkDerivatives",
+    "distribution_of",
+    "link_derivatives",
+]
 
 FloatArray = NDArray[np.float64]
-Density = Callable[[FloatArray, FloatArray, float, FloatArray], FloatArray]
-Moment = Callable[[FloatArray, float, FloatArray], FloatArray]
-Sampler = Callable[[np.random.Generator, FloatArray, float, FloatArray], FloatArray]
+Phi = float | FloatArray  # one dispersion, or one per row (a dispersion model)
+Density = Callable[[FloatArray, FloatArray, Phi, FloatArray], FloatArray]
+Moment = Callable[[FloatArray, Phi, FloatArray], FloatArray]
+Sampler = Callable[[np.random.Generator, FloatArray, Phi, FloatArray], FloatArray]
 
 
 @dataclass(frozen=True)
@@ -61,28 +73,29 @@ class Distribution:
     support: str
     variance: Moment
     sample: Sampler
+    dispersion: bool = True
 
 
-def _gaussian(y: FloatArray, mu: FloatArray, phi: float, n: FloatArray) -> FloatArray:
+def _gaussian(y: FloatArray, mu: FloatArray, phi: Phi, n: FloatArray) -> FloatArray:
     return np.asarray(-0.5 * np.log(2 * np.pi * phi) - (y - mu) ** 2 / (2 * phi))
 
 
-def _gamma(y: FloatArray, mu: FloatArray, k: float, n: FloatArray) -> FloatArray:
+def _gamma(y: FloatArray, mu: FloatArray, k: Phi, n: FloatArray) -> FloatArray:
     return np.asarray(k * np.log(k / mu) + (k - 1) * np.log(y) - k * y / mu - special.gammaln(k))
 
 
-def _inverse_gaussian(y: FloatArray, mu: FloatArray, phi: float, n: FloatArray) -> FloatArray:
+def _inverse_gaussian(y: FloatArray, mu: FloatArray, phi: Phi, n: FloatArray) -> FloatArray:
     return np.asarray(-0.5 * np.log(2 * np.pi * phi * y**3) - (y - mu) ** 2 / (2 * phi * mu**2 * y))
 
 
-def _nbinom2(y: FloatArray, mu: FloatArray, theta: float, n: FloatArray) -> FloatArray:
+def _nbinom2(y: FloatArray, mu: FloatArray, theta: Phi, n: FloatArray) -> FloatArray:
     return np.asarray(
         special.gammaln(y + theta) - special.gammaln(theta) - special.gammaln(y + 1)
         + theta * np.log(theta / (theta + mu)) + special.xlogy(y, mu / (theta + mu))
     )  # fmt: skip
 
 
-def _nbinom1(y: FloatArray, mu: FloatArray, phi: float, n: FloatArray) -> FloatArray:
+def _nbinom1(y: FloatArray, mu: FloatArray, phi: Phi, n: FloatArray) -> FloatArray:
     size = mu / phi
     return np.asarray(
         special.gammaln(y + size) - special.gammaln(size) - special.gammaln(y + 1)
@@ -90,7 +103,7 @@ def _nbinom1(y: FloatArray, mu: FloatArray, phi: float, n: FloatArray) -> FloatA
     )  # fmt: skip
 
 
-def _beta(y: FloatArray, mu: FloatArray, phi: float, n: FloatArray) -> FloatArray:
+def _beta(y: FloatArray, mu: FloatArray, phi: Phi, n: FloatArray) -> FloatArray:
     a, b = mu * phi, (1 - mu) * phi
     return np.asarray(
         special.gammaln(phi) - special.gammaln(a) - special.gammaln(b)
@@ -98,7 +111,7 @@ def _beta(y: FloatArray, mu: FloatArray, phi: float, n: FloatArray) -> FloatArra
     )  # fmt: skip
 
 
-def _betabinomial(y: FloatArray, mu: FloatArray, phi: float, n: FloatArray) -> FloatArray:
+def _betabinomial(y: FloatArray, mu: FloatArray, phi: Phi, n: FloatArray) -> FloatArray:
     k = np.round(y * n)
     a, b = mu * phi, (1 - mu) * phi
     choose = special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
@@ -181,6 +194,25 @@ DISTRIBUTIONS: dict[str, Distribution] = {
         ) / n,
     ),
 }  # fmt: skip
+
+
+POISSON = Distribution(
+    "poisson", ("log",),
+    lambda y, mu, phi, n: np.asarray(special.xlogy(y, mu) - mu - special.gammaln(y + 1)),
+    lambda y, mu, phi, n: y / mu - 1,
+    lambda y, mu, phi, n: -y / mu**2,
+    lambda phi: 1.0, "count",
+    lambda mu, phi, n: mu,
+    lambda rng, mu, phi, n: rng.poisson(mu).astype(np.float64),
+    dispersion=False,
+)  # fmt: skip
+"""The Poisson log density, for zero-inflated Poisson models (without zero inflation, Poisson
+models are fitted as lme4 does, where the two approximations coincide)."""
+
+
+def distribution_of(family: Family) -> Distribution | None:
+    """The log density the exact Laplace approximation uses for ``family``."""
+    return POISSON if family.name == "poisson" else DISTRIBUTIONS.get(family.name)
 
 
 @dataclass(frozen=True)

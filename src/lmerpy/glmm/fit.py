@@ -22,10 +22,10 @@ import scipy.optimize
 from numpy.typing import ArrayLike, NDArray
 
 from .._util.threads import one_blas_thread
-from ..design import Design, build_design, checked
+from ..design import Design, build_design, check_columns, checked
 from ..design.checks import Checks, DataWarning
 from ..design.grouping import level_labels
-from ..design.matrices import evaluate
+from ..design.matrices import ModelMatrix, evaluate, model_matrix
 from ..errors import (
     ArgumentError,
     ConvergenceWarning,
@@ -36,11 +36,11 @@ from ..errors import (
     warn,
 )
 from ..fitted.base import fit_warnings
-from ..formula import ModelSpec
+from ..formula import ModelSpec, parse_formula
 from ..formula.ast import Call, Name
 from ..optimize import OptimizerRecord, optimize_deviance
 from .family import Family, get_family
-from .laplace import LaplaceDeviance
+from .laplace import LaplaceDeviance, RowModel
 from .pirls import MAX_NAGQ, GlmmDeviance, PirlsFit
 from .result import GlmerResult
 from .separation import separation, separation_message
@@ -50,7 +50,8 @@ __all__ = ["derivatives", "fit_glmm", "fit_laplace", "glformula", "glm_start", "
 FloatArray = NDArray[np.float64]
 HESSIAN_STEP = 1e-3  # central differences; the objective is smooth to ~1e-10 (tight PIRLS)
 GRADIENT_TOL = 0.002  # lme4's glmerControl(check.conv.grad = .makeCC(tol = 0.002))
-DISPERSION_STEP = 0.5  # BOBYQA's first step in log φ
+DISPERSION_STEP = 0.5  # BOBYQA's first step in log φ and the zero-inflation coefficients
+ZI_START = -2.0  # logit of a 12% chance of a structural zero
 POLISH_STEPS = 3  # Newton steps after BOBYQA
 GLM_ROUNDS = 3  # alternations of β and φ in the GLM start
 GLM_STEPS = 50
@@ -74,8 +75,11 @@ def glmer(
     weights: ArrayLike | str | None = None,
     use_hessian: bool = True,
     checks: Checks | None = None,
+    zi: str | None = None,
+    disp: str | None = None,
 ) -> GlmerResult:
-    """Fit a generalized linear mixed model by maximum likelihood (lme4: ``glmer``).
+    """Fit a generalized linear mixed model by maximum likelihood (lme4: ``glmer``; glmmTMB:
+    ``glmmTMB`` for the families with a dispersion parameter, ``ziformula``, ``dispformula``).
 
     Args:
         formula: an lme4 formula. A binomial response is 0/1 (numbers, booleans, or a
@@ -83,7 +87,10 @@ def glmer(
             or a proportion with ``weights=`` the number of trials. ``offset(log(t))``
             terms enter the linear predictor as they are.
         data: a DataFrame with every variable the formula names.
-        family: ``"binomial"``, ``"poisson"``, or ``lmerpy.binomial("probit")`` etc.
+        family: ``"binomial"``, ``"poisson"`` (fitted as lme4 does), ``"gaussian"``,
+            ``"gamma"``, ``"inverse_gaussian"``, ``"nbinom1"``, ``"nbinom2"``, ``"beta"``,
+            ``"betabinomial"`` (fitted as glmmTMB does: its Laplace approximation with the
+            observed Hessian), or ``lmerpy.gamma("log")``, ``lmerpy.binomial("probit")`` etc.
         nagq: 1 for the Laplace approximation (lme4's default), 0 for lme4's fast
             approximation (β estimated inside PIRLS, no stage 2), 2..25 for adaptive
             Gauss-Hermite quadrature (one scalar random-effect term only).
@@ -91,6 +98,13 @@ def glmer(
         use_hessian: standard errors from the Hessian of the deviance over (θ, β)
             (lme4's default); False for the cheaper ones of the final PIRLS step.
         checks: severities of the data checks (lme4: ``glmerControl(check.*)``).
+        zi: a one-sided formula for the probability of a structural zero, on the logit
+            scale (glmmTMB's ``ziformula``): ``"~ 1"``, ``"~ mined"``; Poisson and negative
+            binomial models. ``fixef_zi`` holds its coefficients.
+        disp: a one-sided formula for log φ (glmmTMB's ``dispformula``; φ is the family's
+            dispersion, see ``lmerpy.glmm.distributions``), e.g. ``"~ Days"``: a gaussian
+            model with it is a heteroscedastic linear mixed model, fitted by ML.
+            ``fixef_disp`` holds its coefficients.
 
     Example:
         >>> import lmerpy
@@ -104,9 +118,10 @@ def glmer(
         raise ArgumentError(f"nagq must be an integer from 0 to {MAX_NAGQ}, not {nagq!r}")
     with one_blas_thread():
         design, trials = glformula(formula, data, fam, weights=weights, checks=checks)
-        if fam.distribution is not None:
+        if fam.distribution is not None or zi is not None or disp is not None:
             _check_laplace_only(fam, nagq)
-            return fit_laplace(LaplaceDeviance(design, fam, trials))
+            extra = _extra_models(design, fam, zi, disp)
+            return fit_laplace(LaplaceDeviance(design, fam, trials, zi=extra[0], disp=extra[1]))
         _check_quadrature(design, nagq)
         devfun = GlmmDeviance(design, fam, trials, nagq=max(nagq, 1))
         return fit_glmm(devfun, fast=nagq == 0, use_hessian=use_hessian)
@@ -222,20 +237,26 @@ def fit_laplace(devfun: LaplaceDeviance) -> GlmerResult:
     of their GLM standard errors, φ by maximum likelihood given β); standard errors from the
     inverse Hessian over every parameter, as glmmTMB's ``sdreport``."""
     layout, p, k = devfun.layout, devfun.p, len(devfun.layout.lower)
+    p_zi, p_disp = devfun.p_zi, devfun.p_disp
     beta0, se0, log_phi0 = glm_start(devfun)
-    origin = np.concatenate([np.zeros(k), beta0, [log_phi0]])
-    scale = np.concatenate([np.ones(k), np.minimum(se0, SE_STEP_CAP), [1.0]])
+    zi0 = _intercept_start(devfun.zi_columns, ZI_START)
+    disp0 = _intercept_start(devfun.disp_columns, log_phi0)
+    origin = np.concatenate([np.zeros(k), beta0, zi0, disp0])
+    scale = np.concatenate([np.ones(k), np.minimum(se0, SE_STEP_CAP), np.ones(p_zi + p_disp)])
+    extra = p_zi + p_disp
 
     def scaled(x: FloatArray) -> float:
         return devfun(origin + scale * x)
 
-    free = np.full(p + 1, np.inf)
+    free = np.full(p + extra, np.inf)
     stage = optimize_deviance(
         scaled,
         lower=np.concatenate([layout.lower, -free]),
         upper=np.concatenate([layout.upper, free]),
-        start=np.concatenate([layout.start, np.zeros(p + 1)]),
-        initial_step=np.concatenate([np.full(k, THETA_STEP), np.ones(p), [DISPERSION_STEP]]),
+        start=np.concatenate([layout.start, np.zeros(p + extra)]),
+        initial_step=np.concatenate(
+            [np.full(k, THETA_STEP), np.ones(p), np.full(extra, DISPERSION_STEP)]
+        ),
         xtol=STAGE2_XTOL,
         ftol=STAGE2_FTOL,
     )
@@ -278,13 +299,59 @@ def glm_start(devfun: LaplaceDeviance) -> tuple[FloatArray, FloatArray, float]:
     eta = np.asarray(devfun.family.link.linkfun(_safe_means(devfun)), dtype=np.float64)
     target = np.where(np.isfinite(eta), eta, 0.0) - offset
     beta = np.asarray(np.linalg.lstsq(X, target, rcond=None)[0], dtype=np.float64)
+    dispersion = devfun.distribution.dispersion
     log_phi = 0.0
     for _ in range(GLM_ROUNDS):
-        log_phi = _dispersion_ml(devfun, X @ beta + offset)
+        log_phi = _dispersion_ml(devfun, X @ beta + offset) if dispersion else 0.0
         beta, info = _glm_newton(devfun, beta, float(np.exp(log_phi)))
-    log_phi = _dispersion_ml(devfun, X @ beta + offset)
+    log_phi = _dispersion_ml(devfun, X @ beta + offset) if dispersion else 0.0
     se = np.sqrt(np.diag(np.linalg.pinv(info)))
     return beta, np.asarray(np.where(se > 0, se, 1.0), dtype=np.float64), log_phi
+
+
+def _intercept_start(columns: list[str], value: float) -> FloatArray:
+    """Start of a zero-inflation or dispersion model: ``value`` for its intercept, 0 else."""
+    return np.array([value if c == "(Intercept)" else 0.0 for c in columns], dtype=np.float64)
+
+
+_ZERO_FAMILIES = ("poisson", "nbinom1", "nbinom2")
+
+
+def _extra_models(
+    design: Design, family: Family, zi: str | None, disp: str | None
+) -> tuple[ModelMatrix | None, ModelMatrix | None]:
+    """The zero-inflation and dispersion models' matrices on the design's rows."""
+    if zi is not None and family.name not in _ZERO_FAMILIES:
+        raise ArgumentError(
+            f"zi= models structural zeros of counts: the {family.name} family has no zeros "
+            f"to inflate (use {', '.join(_ZERO_FAMILIES)})"
+        )
+    if disp is not None and family.distribution is None:
+        raise ArgumentError(
+            f"disp= models the dispersion: the {family.name} family has none "
+            "(use nbinom1 or nbinom2 for overdispersed counts, betabinomial for proportions)"
+        )
+    return _one_sided(zi, design, "zi"), _one_sided(disp, design, "disp")
+
+
+def _one_sided(text: str | None, design: Design, what: str) -> ModelMatrix | None:
+    """A one-sided formula's fixed-effects matrix on the rows the design kept."""
+    if text is None:
+        return None
+    spec = parse_formula(text)
+    if spec.response is not None or spec.random:
+        raise FormulaSemanticError(
+            f"{what}= takes a one-sided formula of fixed effects, such as '~ x'",
+            spec.formula, 0, len(spec.formula),
+        )  # fmt: skip
+    frame = design.data.loc[design.rows]
+    check_columns(spec, frame)
+    if frame[list(spec.variables)].isna().any().any():
+        raise DataError(
+            f"the {what}= formula's variables have missing values in rows the model uses: "
+            "drop those rows first"
+        )
+    return checked(lambda: model_matrix(spec.fixed, frame), spec, f"the {what}= model")
 
 
 def _safe_means(devfun: LaplaceDeviance) -> FloatArray:
@@ -318,7 +385,7 @@ def _glm_newton(
     with np.errstate(all="ignore"):
         value = devfun.loglik(X @ beta + offset, phi)
         for _ in range(GLM_STEPS):
-            score, info = devfun.derivatives(X @ beta + offset, phi)
+            score, info = devfun.derivatives(X @ beta + offset, RowModel(phi, None))
             gram = X.T @ (np.maximum(info, 1e-10)[:, None] * X)
             step = np.linalg.lstsq(gram, X.T @ score, rcond=None)[0]
             for _ in range(MAX_HALVINGS_GLM):
@@ -331,7 +398,7 @@ def _glm_newton(
             beta, done, value = beta + step, trial - value < 1e-10 * abs(value), trial
             if done:
                 break
-        info = devfun.derivatives(X @ beta + offset, phi)[1]
+        info = devfun.derivatives(X @ beta + offset, RowModel(phi, None))[1]
     return beta, X.T @ (np.maximum(info, 1e-10)[:, None] * X)
 
 

@@ -12,23 +12,29 @@ blocked Cholesky as ``lmer``. For the canonical links of binomial and Poisson mo
 the expected information and this is lme4's approximation; for non-canonical links (Gamma
 with log link, negative binomial) the two differ, and this one is glmmTMB's.
 
-The parameters are (θ, β, log φ): θ as lme4 orders it (Λ's relative factor, σ = 1), φ on
-glmmTMB's scale for the family (``distributions``).
+The parameters are (θ, β, β_zi, β_disp): θ as lme4 orders it (Λ's relative factor, σ = 1);
+β_zi the zero-inflation model's coefficients, on the logit scale of P(structural zero)
+(glmmTMB's ``ziformula``); β_disp those of log φ, φ on glmmTMB's scale for the family
+(``distributions``; glmmTMB's ``dispformula``, by default one intercept, log φ).
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
+from scipy import special
 
 from ..design import Design
+from ..design.matrices import ModelMatrix
 from ..design.theta import ThetaLayout, re_blocks
 from ..errors import FamilyError, PirlsError
 from ..solver import PlsWorkspace, ReBlock
-from .distributions import link_derivatives
+from .distributions import distribution_of, link_derivatives
 from .family import Family
 from .pirls import PirlsFit
 
@@ -42,6 +48,25 @@ MIN_WEIGHT = 1e-10  # a Newton weight where the log density is not concave in η
 MAX_DENSE_Q = 5000  # random effects up to which a non-concave model's Hessian is factored dense
 
 
+@dataclass(frozen=True)
+class RowModel:
+    """Per row: the dispersion φ (one number, or one a row with a dispersion model) and the
+    zero-inflation probability p (None without zero inflation)."""
+
+    phi: FloatArray | float
+    pzero: FloatArray | None
+
+
+class Parameters(NamedTuple):
+    """The parts of the parameter vector, and the row model they give."""
+
+    theta: FloatArray
+    beta: FloatArray
+    beta_zi: FloatArray
+    beta_disp: FloatArray
+    rows: RowModel
+
+
 class LaplaceDeviance:
     """-2 log-likelihood of a generalized model by the exact Laplace approximation.
 
@@ -53,10 +78,18 @@ class LaplaceDeviance:
         evaluations: objective evaluations so far.
     """
 
-    def __init__(self, design: Design, family: Family, trials: ArrayLike | None = None) -> None:
-        distribution = family.distribution
+    def __init__(
+        self,
+        design: Design,
+        family: Family,
+        trials: ArrayLike | None = None,
+        *,
+        zi: ModelMatrix | None = None,
+        disp: ModelMatrix | None = None,
+    ) -> None:
+        distribution = distribution_of(family)
         if distribution is None:
-            raise FamilyError(f"the {family.name} family has no dispersion parameter")
+            raise FamilyError(f"the {family.name} family has no exact Laplace approximation here")
         self.design, self.family, self.distribution = design, family, distribution
         self.link = link_derivatives(family.link.name)
         self.nagq = 1
@@ -77,13 +110,27 @@ class LaplaceDeviance:
         self._ws = PlsWorkspace(self._blocks, design.X[:, :0], ones, ones, reweightable=True)
         self._u = np.zeros(self._ws.q)
         self._Z = design.Z.tocsr()
+        self._zero = self.y == 0
+        self.X_zi = np.zeros((n, 0)) if zi is None else zi.values
+        self.zi_columns = [] if zi is None else list(zi.columns)
+        if disp is None and distribution.dispersion:
+            disp = ModelMatrix(np.ones((n, 1)), ["(Intercept)"], None)
+        self.X_disp = np.zeros((n, 0)) if disp is None else disp.values
+        self.disp_columns = [] if disp is None else list(disp.columns)
+        self.p_zi, self.p_disp = len(self.zi_columns), len(self.disp_columns)
+        self._disp_scalar = self.disp_columns == ["(Intercept)"]
 
     # ---- the objective ---------------------------------------------------------------------
-    def split(self, params: ArrayLike) -> tuple[FloatArray, FloatArray, float]:
-        """(θ, β, φ) from params = (θ, β, log φ)."""
+    def split(self, params: ArrayLike) -> Parameters:
+        """params = (θ, β, β_zi, β_disp) by part, with the row model they give."""
         values = np.asarray(params, dtype=np.float64)
-        k = len(self.layout.lower)
-        return values[:k], values[k : k + self.p], float(np.exp(values[k + self.p]))
+        edges = np.cumsum([0, len(self.layout.lower), self.p, self.p_zi, self.p_disp])
+        theta, beta, zi, disp = (values[a:b] for a, b in itertools.pairwise(edges))
+        phi: FloatArray | float = 1.0
+        if self.p_disp:
+            phi = float(np.exp(disp[0])) if self._disp_scalar else np.exp(self.X_disp @ disp)
+        pzero = special.expit(self.X_zi @ zi) if self.p_zi else None
+        return Parameters(theta, beta, zi, disp, RowModel(phi, pzero))
 
     def __call__(self, params: ArrayLike) -> float:
         """-2 log L at params; inf where the modes cannot be found."""
@@ -99,7 +146,8 @@ class LaplaceDeviance:
 
     def modes(self, params: ArrayLike) -> PirlsFit:
         """The conditional modes at params, from the previous modes (or u = 0 on failure)."""
-        theta, beta, phi = self.split(params)
+        parts = self.split(params)
+        theta, beta, phi = parts.theta, parts.beta, parts.rows
         lambdas = self.layout.lambdas(theta)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             try:
@@ -109,14 +157,19 @@ class LaplaceDeviance:
         self._u = fit.u
         return fit
 
-    def loglik(self, eta: FloatArray, phi: float) -> float:
-        """Σ wᵢ ℓ(yᵢ | μ(ηᵢ), φ)."""
-        mu = self.link.mu(eta)
-        return float(self.prior @ self.distribution.loglik(self.y, mu, phi, self.trials))
+    def loglik(self, eta: FloatArray, rows: RowModel | float) -> float:
+        """Σ wᵢ ℓ(yᵢ | μ(ηᵢ), φᵢ) (a number: one φ, no zero inflation)."""
+        model = rows if isinstance(rows, RowModel) else RowModel(rows, None)
+        return float(self.prior @ self._row_loglik(self.link.mu(eta), model))
 
     def sigma(self, params: ArrayLike) -> float:
-        """glmmTMB's ``sigma(m)`` at params (see ``distributions``)."""
-        return self.distribution.sigma(self.split(params)[2])
+        """glmmTMB's ``sigma(m)`` at params (see ``distributions``): NaN with a dispersion
+        model, where φ varies by row; 1 for a family without one (a zero-inflated Poisson)."""
+        if not self.distribution.dispersion:
+            return 1.0
+        if not self._disp_scalar:
+            return float("nan")
+        return self.distribution.sigma(float(np.exp(self.split(params).beta_disp[0])))
 
     # ---- per observation, at the modes of a fit ----------------------------------------------
     def residuals(self, fit: PirlsFit) -> FloatArray:
@@ -125,13 +178,20 @@ class LaplaceDeviance:
 
     def pearson(self, fit: PirlsFit, params: ArrayLike) -> FloatArray:
         """(y - μ) / sqrt(Var(y) / w) (glmmTMB: ``residuals(m, "pearson")``)."""
-        var = self.distribution.variance(fit.mu, self.split(params)[2], self.trials)
+        rows = self.split(params).rows
+        var = self.distribution.variance(fit.mu, rows.phi, self.trials)
+        if rows.pzero is not None:  # a zero-inflated count: mean (1 - p)μ
+            p = rows.pzero
+            var = (1 - p) * (var + p * fit.mu**2)
+            return np.asarray((self.y - (1 - p) * fit.mu) * np.sqrt(self.prior / var))
         return np.asarray((self.y - fit.mu) * np.sqrt(self.prior / var))
 
     def sample(self, rng: np.random.Generator, eta: FloatArray, params: ArrayLike) -> FloatArray:
         """A response drawn at η with the fitted dispersion."""
-        phi = self.split(params)[2]
-        draw = self.distribution.sample(rng, self.link.mu(eta), phi, self.trials)
+        rows = self.split(params).rows
+        draw = self.distribution.sample(rng, self.link.mu(eta), rows.phi, self.trials)
+        if rows.pzero is not None:
+            draw = np.where(rng.random(len(draw)) < rows.pzero, 0.0, draw)
         return np.asarray(draw, dtype=np.float64)
 
     def conditional_variances(self, fit: PirlsFit, theta: ArrayLike) -> list[FloatArray]:
@@ -155,7 +215,7 @@ class LaplaceDeviance:
 
     # ---- Newton's method on u ----------------------------------------------------------------
     def _newton(
-        self, lambdas: list[FloatArray], beta: FloatArray, phi: float, u: FloatArray
+        self, lambdas: list[FloatArray], beta: FloatArray, phi: RowModel, u: FloatArray
     ) -> PirlsFit:
         fixed = self.design.X @ beta + self.offset
         zb = self._zb(lambdas, u)
@@ -179,7 +239,7 @@ class LaplaceDeviance:
         self,
         lambdas: list[FloatArray],
         fixed: FloatArray,
-        phi: float,
+        phi: RowModel,
         old: tuple[FloatArray, FloatArray, float],
         new: tuple[FloatArray, FloatArray],
     ) -> tuple[FloatArray, FloatArray, float]:
@@ -197,7 +257,7 @@ class LaplaceDeviance:
         self,
         lambdas: list[FloatArray],
         beta: FloatArray,
-        phi: float,
+        phi: RowModel,
         u: FloatArray,
         eta: FloatArray,
         info: FloatArray,
@@ -210,6 +270,8 @@ class LaplaceDeviance:
         minus2 = -2.0 * self.loglik(eta, phi)
         objective = minus2 + float(u @ u) + ldL2
         mu = self.link.mu(eta)
+        if phi.pzero is not None:  # the response-scale mean (glmmTMB's fitted)
+            mu = (1 - phi.pzero) * mu
         b = np.concatenate(
             [(part.reshape(-1, T.shape[0]) @ T.T).ravel()
              for part, T in zip(self._split_u(u), lambdas, strict=True)]
@@ -235,14 +297,36 @@ class LaplaceDeviance:
             raise PirlsError("the Hessian of the log density is not positive definite") from None
         return float(2.0 * np.sum(np.log(np.diag(L))))
 
-    def derivatives(self, eta: FloatArray, phi: float) -> tuple[FloatArray, FloatArray]:
-        """w dℓ/dη and -w d²ℓ/dη² (the observed information)."""
+    def derivatives(self, eta: FloatArray, rows: RowModel) -> tuple[FloatArray, FloatArray]:
+        """w dℓ/dη and -w d²ℓ/dη² (the observed information). With zero inflation a zero's
+        ℓ = log(p + (1 - p) f(0 | μ)): its μ-derivatives are those of log f(0 | μ) weighed by
+        r, the posterior probability that the zero is a count: r ℓ' and r ℓ'' + r(1 - r) ℓ'²."""
         mu, m1, m2 = self.link.mu(eta), self.link.d1(eta), self.link.d2(eta)
         dist, y, n = self.distribution, self.y, self.trials
-        l1, l2 = dist.d1(y, mu, phi, n), dist.d2(y, mu, phi, n)
+        l1, l2 = dist.d1(y, mu, rows.phi, n), dist.d2(y, mu, rows.phi, n)
+        if rows.pzero is not None:
+            r = np.where(self._zero, self._count_share(mu, rows), 1.0)
+            l1, l2 = r * l1, r * l2 + r * (1 - r) * l1 * l1
         return self.prior * l1 * m1, -self.prior * (l2 * m1 * m1 + l1 * m2)
 
-    def _penalized(self, eta: FloatArray, u: FloatArray, phi: float) -> float:
+    def _row_loglik(self, mu: FloatArray, rows: RowModel) -> FloatArray:
+        """ℓ per row, with the zero-inflation mixture where there is one."""
+        base = self.distribution.loglik(self.y, mu, rows.phi, self.trials)
+        if rows.pzero is None:
+            return base
+        p = rows.pzero
+        counted = np.log1p(-p) + base
+        return np.asarray(np.where(self._zero, np.logaddexp(np.log(p), counted), counted))
+
+    def _count_share(self, mu: FloatArray, rows: RowModel) -> FloatArray:
+        """r = (1 - p) f(0 | μ) / (p + (1 - p) f(0 | μ)) at each row."""
+        assert rows.pzero is not None
+        counted = np.log1p(-rows.pzero) + self.distribution.loglik(
+            self.y, mu, rows.phi, self.trials
+        )
+        return np.asarray(np.exp(counted - np.logaddexp(np.log(rows.pzero), counted)))
+
+    def _penalized(self, eta: FloatArray, u: FloatArray, phi: RowModel) -> float:
         value = -2.0 * self.loglik(eta, phi) + float(u @ u)
         return value if np.isfinite(value) else np.inf
 

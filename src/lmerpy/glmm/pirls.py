@@ -134,6 +134,8 @@ class GlmmDeviance:
         self._saturated = family.aic(self.y, mu0, self.prior, self.trials) - self._dev(mu0)
         self._last: PirlsFit | None = None
         self._nodes, self._log_weights = _gauss_hermite(self.nagq)
+        self.zi_columns: list[str] = []  # lme4's models have no zero inflation
+        self.disp_columns: list[str] = []  # nor a dispersion parameter
 
     # ---- the two objectives ---------------------------------------------------------------
     def laplace(self, params: ArrayLike) -> float:

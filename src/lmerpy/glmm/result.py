@@ -118,6 +118,44 @@ class GlmerResult(MixedModelResult):
             self._varcorr_rows(), columns=["group", "var1", "var2", "vcov", "sdcor"]
         )
 
+    @property
+    def fixef_zi(self) -> pd.Series:
+        """The zero-inflation model's coefficients, logit of P(structural zero) (glmmTMB:
+        ``fixef(m)$zi``); empty without ``zi=``."""
+        return self._part("zi")[0]
+
+    @property
+    def fixef_disp(self) -> pd.Series:
+        """The dispersion model's coefficients, of log φ on glmmTMB's scale for the family
+        (glmmTMB: ``fixef(m)$disp``); empty for binomial and Poisson models."""
+        return self._part("disp")[0]
+
+    @property
+    def vcov_zi(self) -> pd.DataFrame:
+        """Covariance of ``fixef_zi`` (glmmTMB: ``vcov(m)$zi``)."""
+        return self._part("zi")[1]
+
+    @property
+    def vcov_disp(self) -> pd.DataFrame:
+        """Covariance of ``fixef_disp`` (glmmTMB: ``vcov(m)$disp``)."""
+        return self._part("disp")[1]
+
+    def _part(self, which: str) -> tuple[pd.Series, pd.DataFrame]:
+        dev = self.devfun
+        k, p = len(dev.layout.lower), dev.p
+        columns = list(dev.zi_columns if which == "zi" else dev.disp_columns)
+        start = k + p + (0 if which == "zi" else len(dev.zi_columns))
+        part = slice(start, start + len(columns))
+        V = np.full((len(columns), len(columns)), np.nan)
+        if self.hessian is not None and columns:
+            with np.errstate(all="ignore"):
+                inv = np.linalg.pinv(self.hessian)
+            V = (inv + inv.T)[part, part]
+        return (
+            pd.Series(self.record.final[part], index=columns, dtype=np.float64),
+            pd.DataFrame(V, index=columns, columns=columns),
+        )
+
     def coef_table(self, ddf: str | None = "asymptotic") -> pd.DataFrame:
         """Estimate, Std. Error, z value, Pr(>|z|) (lme4: ``summary(m)$coefficients``);
         the z tests are asymptotic, the only ``ddf`` a generalized model has."""
