@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
@@ -32,7 +33,7 @@ from scipy import special
 from ..design import Design
 from ..design.matrices import ModelMatrix
 from ..design.theta import ThetaLayout, re_blocks
-from ..errors import FamilyError, PirlsError
+from ..errors import DataError, FamilyError, PirlsError
 from ..solver import PlsWorkspace, ReBlock
 from .distributions import distribution_of, link_derivatives
 from .family import Family
@@ -111,6 +112,7 @@ class LaplaceDeviance:
         self._u = np.zeros(self._ws.q)
         self._Z = design.Z.tocsr()
         self._zero = self.y == 0
+        self._zi_matrix = zi
         self.X_zi = np.zeros((n, 0)) if zi is None else zi.values
         self.zi_columns = [] if zi is None else list(zi.columns)
         if disp is None and distribution.dispersion:
@@ -170,6 +172,19 @@ class LaplaceDeviance:
         if not self._disp_scalar:
             return float("nan")
         return self.distribution.sigma(float(np.exp(self.split(params).beta_disp[0])))
+
+    def zero_probability(self, params: ArrayLike, newdata: pd.DataFrame | None) -> FloatArray:
+        """P(structural zero) of each row of the data, or of ``newdata``."""
+        zi = self.split(params).beta_zi
+        if self._zi_matrix is None:
+            return np.zeros(self.design.nobs if newdata is None else len(newdata))
+        if newdata is None:
+            return np.asarray(special.expit(self.X_zi @ zi))
+        try:
+            X = self._zi_matrix.on(newdata)
+        except Exception as exc:  # a level the fit never saw, or a missing column
+            raise DataError(f"cannot encode the zi= model of newdata: {exc}") from None
+        return np.asarray(special.expit(X @ zi))
 
     # ---- per observation, at the modes of a fit ----------------------------------------------
     def residuals(self, fit: PirlsFit) -> FloatArray:

@@ -23,6 +23,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from numpy.polynomial.hermite_e import hermegauss
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
@@ -289,6 +290,10 @@ class GlmmDeviance:
             size = np.round(self.prior).astype(np.int64)  # R: the prior weights are the trials
             return np.asarray(rng.binomial(size, mu) / size, dtype=np.float64)
         return rng.poisson(mu).astype(np.float64)
+
+    def zero_probability(self, params: ArrayLike, newdata: pd.DataFrame | None) -> FloatArray:
+        """0: lme4's models have no zero inflation."""
+        return np.zeros(self.design.nobs if newdata is None else len(newdata))
 
     def sigma(self, params: ArrayLike) -> float:
         """1: binomial and Poisson models have no scale parameter (lme4's ``sigma(m)``)."""

@@ -24,7 +24,9 @@ from .family import Family
 from .laplace import LaplaceDeviance
 from .pirls import GlmmDeviance, PirlsFit
 
-__all__ = ["GlmerResult"]
+__all__ = ["PREDICT_TYPES", "GlmerResult"]
+
+PREDICT_TYPES = ("link", "response", "conditional", "zprob")
 
 FloatArray = NDArray[np.float64]
 
@@ -207,15 +209,19 @@ class GlmerResult(MixedModelResult):
         allow_new_levels: bool = False,
         type: str = "link",
     ) -> pd.Series:
-        """Predictions (lme4: ``predict(m, newdata, re.form, allow.new.levels, type)``):
-        the linear predictor (``type="link"``, lme4's default) or the mean
-        (``type="response"``)."""
-        if type not in ("link", "response"):
-            raise ArgumentError(f"type must be 'link' or 'response', not {type!r}")
+        """Predictions (lme4: ``predict(m, newdata, re.form, allow.new.levels, type)``;
+        glmmTMB's types): the linear predictor (``type="link"``, lme4's default), the mean
+        (``"response"``: (1 - p)μ with zero inflation), the mean of the count part
+        (``"conditional"``: μ) or the probability of a structural zero (``"zprob"``: p)."""
+        if type not in PREDICT_TYPES:
+            raise ArgumentError(f"type must be one of {', '.join(PREDICT_TYPES)}, not {type!r}")
         eta = predict(self, newdata, re_form, allow_new_levels)
         if type == "link":
             return eta
-        return pd.Series(self.family.link.linkinv(eta.to_numpy()), index=eta.index, name="predict")
+        p = self.devfun.zero_probability(self.record.final, newdata)
+        mu = self.family.link.linkinv(eta.to_numpy())
+        values = {"conditional": mu, "response": (1 - p) * mu, "zprob": p}[type]
+        return pd.Series(values, index=eta.index, name="predict")
 
     def simulate_once(self, rng: np.random.Generator) -> FloatArray:
         """One response at η = Xβ + offset + Zb with b drawn afresh: 0/1 or proportions of
