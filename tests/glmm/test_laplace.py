@@ -261,3 +261,12 @@ def test_prediction_types_on_new_data() -> None:
     np.testing.assert_allclose(np.log(mu), fit.predict(new, type="link"))
     with pytest.raises(lmerpy.errors.ArgumentError, match="zprob"):
         fit.predict(new, type="probability")
+
+
+def test_the_summary_shows_the_dispersion_and_the_other_models() -> None:
+    text = str(fitted("salamanders_nbinom2").summary())
+    assert "Dispersion parameter for nbinom2 family (): 0.942" in text  # glmmTMB: 0.942
+    text = str(fitted("salamanders_zipoisson").summary())
+    assert "Zero-inflation model:" in text and "Dispersion" not in text
+    text = str(fitted("sleepstudy_gaussian_disp").summary())
+    assert "Dispersion model:" in text

@@ -58,6 +58,10 @@ class Summary:
     messages: tuple[str, ...] = field(default=())
     family: str = ""
     """The response family and link of a generalized model, e.g. "binomial  ( logit )"."""
+    dispersion: str = ""
+    """The family's dispersion, as glmmTMB's summary states it (empty if it has none)."""
+    other_models: tuple[tuple[str, pd.DataFrame], ...] = ()
+    """Further coefficient tables by heading: "Zero-inflation model", "Dispersion model"."""
 
     def __str__(self) -> str:
         lines = [self.title]
@@ -76,7 +80,10 @@ class Summary:
             self._groups_line(),
             "",
         ]
+        lines += [self.dispersion, ""] if self.dispersion else []
         lines += ["Fixed effects:", _coefficients_text(self.coefficients)]
+        for heading, table in self.other_models:
+            lines += ["", f"{heading}:", _coefficients_text(table)]
         lines += ["---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
         if len(self.correlation) > 1:
             lines += ["", "Correlation of Fixed Effects:", _correlation_text(self.correlation)]
@@ -141,7 +148,15 @@ def _scaled_residuals(fit: MixedModelResult) -> pd.Series:
     return pd.Series(np.quantile(resid, [0, 0.25, 0.5, 0.75, 1]), index=names)
 
 
-def summarize_glmer(fit: MixedModelResult, family: str, nagq: int, pearson: pd.Series) -> Summary:
+def summarize_glmer(
+    fit: MixedModelResult,
+    family: str,
+    nagq: int,
+    pearson: pd.Series,
+    *,
+    dispersion: str = "",
+    other_models: tuple[tuple[str, pd.DataFrame], ...] = (),
+) -> Summary:
     """Build the Summary of a generalized fit (lme4: ``summary(m)`` of a glmer fit)."""
     method = (
         "Laplace Approximation"
@@ -158,7 +173,7 @@ def summarize_glmer(fit: MixedModelResult, family: str, nagq: int, pearson: pd.S
     return Summary(
         title, fit.design.spec.formula, criteria, scaled,
         random_effects_table(fit, residual=False), fit.nobs, fit.ngroups, fit.coef_table(),
-        _correlation(fit.vcov), fit.messages, family,
+        _correlation(fit.vcov), fit.messages, family, dispersion, other_models,
     )  # fmt: skip
 
 

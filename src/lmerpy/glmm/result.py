@@ -162,13 +162,7 @@ class GlmerResult(MixedModelResult):
         """Estimate, Std. Error, z value, Pr(>|z|) (lme4: ``summary(m)$coefficients``);
         the z tests are asymptotic, the only ``ddf`` a generalized model has."""
         _asymptotic(ddf)
-        se = np.sqrt(np.diag(self.vcov_matrix))
-        z = self.fit.beta / se
-        return pd.DataFrame(
-            {"Estimate": self.fit.beta, "Std. Error": se, "z value": z,
-             "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))},
-            index=self.design.x_columns,
-        )  # fmt: skip
+        return _z_table(pd.Series(self.fit.beta, index=self.design.x_columns), self.vcov_matrix)
 
     # ---- fit criteria -------------------------------------------------------------------------
     @property
@@ -251,7 +245,25 @@ class GlmerResult(MixedModelResult):
     def summary(self, ddf: str | None = "asymptotic") -> Summary:
         """lme4's ``summary(m)`` of a glmer fit; print it, or show it in a notebook."""
         _asymptotic(ddf)
-        return summarize_glmer(self, str(self.family), self.nagq, self.pearson_residuals)
+        others = tuple(
+            (heading, _z_table(est, V.to_numpy()))
+            for heading, (est, V) in [("Zero-inflation model", self._part("zi")),
+                                      ("Dispersion model", self._part("disp"))]
+            if (len(est) and heading != "Dispersion model") or len(est) > 1
+        )  # fmt: skip
+        return summarize_glmer(
+            self, str(self.family), self.nagq, self.pearson_residuals,
+            dispersion=self._dispersion_line(), other_models=others,
+        )  # fmt: skip
+
+    def _dispersion_line(self) -> str:
+        """glmmTMB's statement of the dispersion (none for binomial and Poisson)."""
+        sigma, name = self.sigma, self.family.name
+        if not self.fixef_disp.size or not np.isfinite(sigma):
+            return ""
+        if name in ("gaussian", "gamma", "inverse_gaussian"):
+            return f"Dispersion estimate for {name} family (sigma^2): {sigma**2:.3g}"
+        return f"Dispersion parameter for {name} family (): {sigma:.3g}"
 
     def refit_ml(self) -> GlmerResult:
         """The fit itself: a generalized model is always fitted by maximum likelihood."""
@@ -266,3 +278,14 @@ def _asymptotic(ddf: str | None) -> str:
             "models (use ddf='asymptotic', or leave it out)"
         )
     return "asymptotic"
+
+
+def _z_table(estimates: pd.Series, vcov: FloatArray) -> pd.DataFrame:
+    """Estimate, Std. Error, z value, Pr(>|z|)."""
+    se = np.sqrt(np.diag(vcov))
+    z = estimates.to_numpy() / se
+    return pd.DataFrame(
+        {"Estimate": estimates.to_numpy(), "Std. Error": se, "z value": z,
+         "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))},
+        index=estimates.index,
+    )  # fmt: skip
