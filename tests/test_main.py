@@ -98,3 +98,19 @@ def test_family_fits_a_generalized_model(capsys: pytest.CaptureFixture[str]) -> 
     assert record["family"] == "binomial  ( logit )"
     assert record["logLik"] == pytest.approx(-92.02657, abs=1e-3)
     assert "z value" in record["coefficients"]["period2"]
+
+
+def test_glmmtmb_families_with_zero_inflation_from_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    formula = "TICKS ~ YEAR + (1 | LOCATION)"
+    assert (
+        main(["fit", formula, "--data", "grouseticks", "--family", "nbinom2", "--zi", "~ 1"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "Family: nbinom2  ( log )" in out and "Zero-inflation model:" in out
+    assert main(["fit", "Reaction ~ Days + (1 | Subject)", "--data", "sleepstudy",
+                 "--family", "gamma", "--link", "log", "--format", "json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["family"] == "gamma  ( log )"
+    assert main(["fit", formula, "--data", "grouseticks", "--zi", "~ 1"]) == 2
+    assert "--zi and --disp need a --family" in capsys.readouterr().err

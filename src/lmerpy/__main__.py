@@ -1,14 +1,16 @@
 """The ``lmerpy`` command.
 
     lmerpy demo [--out DIR]
-    lmerpy fit FORMULA [--data NAME|file.csv|file.parquet] [--ml] [--family binomial|poisson]
+    lmerpy fit FORMULA [--data NAME|file.csv|file.parquet] [--ml]
+               [--family NAME [--link LINK] [--zi "~ x"] [--disp "~ x"]]
                [--format text|json|markdown]
 
 ``demo`` reproduces the analysis of Kaplan (2010), *An Overview of Multilevel Regression*,
 and prints its tables, the report's values beside lmerpy's; with ``--out`` it also writes
 the report's figures there as PNG files (this needs matplotlib: pip install 'lmerpy[plot]').
 ``fit`` prints a fit's summary (text laid out as lme4's; with ``--family``, a generalized
-model's, as lme4's ``glmer``); ``lmerpy FORMULA ...`` is short for it. With no arguments,
+model's, as lme4's ``glmer``, with glmmTMB's families, zero inflation and dispersion
+models); ``lmerpy FORMULA ...`` is short for it. With no arguments,
 ``lmerpy`` runs ``demo`` without figures.
 """
 
@@ -24,7 +26,8 @@ from typing import Any
 import pandas as pd
 
 from . import datasets
-from .errors import DataError, LmerpyError
+from .errors import ArgumentError, DataError, LmerpyError
+from .glmm.family import FAMILY_NAMES, Family, get_family
 from .glmm.fit import glmer
 from .glmm.result import GlmerResult
 from .kaplan2010 import plots
@@ -43,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             demo(args.out)
         else:
-            fit_command(args.formula, args.data, args.ml, args.format, args.family)
+            if args.link is not None and args.family is None:
+                raise ArgumentError("--link needs a --family")
+            family = None if args.family is None else get_family(args.family, args.link)
+            fit_command(args.formula, args.data, args.ml, args.format, family, args.zi, args.disp)
     except LmerpyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -72,13 +78,26 @@ def demo(out: Path | None) -> None:
     print(run_report(out))
 
 
-def fit_command(formula: str, source: str, ml: bool, fmt: str, family: str | None = None) -> None:
+def fit_command(
+    formula: str,
+    source: str,
+    ml: bool,
+    fmt: str,
+    family: str | Family | None = None,
+    zi: str | None = None,
+    disp: str | None = None,
+) -> None:
     """Fit ``formula`` to the data named by ``source`` and print the summary: ``lmer``, or
-    ``glmer`` when a family is given."""
+    ``glmer`` when a family is given (with its ``zi=`` and ``disp=`` models)."""
     data = load_data(source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # shown in the summary, from the fit's messages
-        fit = lmer(formula, data, reml=not ml) if family is None else glmer(formula, data, family)
+        if family is None:
+            if zi is not None or disp is not None:
+                raise ArgumentError("--zi and --disp need a --family (glmer's zi= and disp=)")
+            fit: LmerResult | GlmerResult = lmer(formula, data, reml=not ml)
+        else:
+            fit = glmer(formula, data, family, zi=zi, disp=disp)
         print(render(fit, fmt))
 
 
@@ -103,7 +122,12 @@ def render(fit: LmerResult | GlmerResult, fmt: str) -> str:
 def fit_record(fit: LmerResult | GlmerResult) -> dict[str, Any]:
     """The main numbers of a fit as plain JSON-ready values."""
     table = fit.coef_table()
-    family = {"family": str(fit.family), "nAGQ": fit.nagq} if isinstance(fit, GlmerResult) else {}
+    family: dict[str, Any] = {}
+    if isinstance(fit, GlmerResult):
+        family = {
+            "family": str(fit.family), "nAGQ": fit.nagq, "sigma": fit.sigma,
+            "fixef_zi": fit.fixef_zi.to_dict(), "fixef_disp": fit.fixef_disp.to_dict(),
+        }  # fmt: skip
     return {
         "formula": fit.design.spec.formula,
         "method": "REML" if fit.reml else "ML",
@@ -155,9 +179,12 @@ def _arguments() -> argparse.ArgumentParser:
     fit.add_argument("--ml", action="store_true", help="fit by maximum likelihood, not REML")
     fit.add_argument(
         "--family",
-        choices=["binomial", "poisson"],
-        help="a generalized linear mixed model of this family (lme4's glmer)",
+        choices=FAMILY_NAMES,
+        help="a generalized linear mixed model of this family (lme4's glmer; glmmTMB's families)",
     )
+    fit.add_argument("--link", help="the family's link, if not its default (e.g. log)")
+    fit.add_argument("--zi", help='a zero-inflation formula, e.g. "~ 1" (glmmTMB\'s ziformula)')
+    fit.add_argument("--disp", help='a dispersion formula, e.g. "~ x" (glmmTMB\'s dispformula)')
     fit.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     return parser
 

@@ -20,6 +20,7 @@ from ..errors import DataError, FamilyError
 from .distributions import DISTRIBUTIONS, Distribution
 
 __all__ = [
+    "FAMILY_NAMES",
     "Family",
     "Link",
     "binomial",
@@ -202,6 +203,8 @@ _DEFAULT_LINKS = {"binomial": "logit", "poisson": "log"} | {
 _ALLOWED_LINKS = {"binomial": ("logit", "probit", "cloglog"), "poisson": ("log",)} | {
     name: d.links for name, d in DISTRIBUTIONS.items()
 }
+FAMILY_NAMES = tuple(_DEFAULT_LINKS)
+"""Every family's name, as ``glmer`` and the command line take it."""
 _ALIASES = {"Gamma": "gamma", "inverse.gaussian": "inverse_gaussian", "beta_family": "beta"}
 """R's and glmmTMB's spellings."""
 
@@ -249,17 +252,17 @@ def inverse_gaussian(link: str = "1/mu^2") -> Family:
     return _family("inverse_gaussian", link)
 
 
-def get_family(family: str | Family) -> Family:
+def get_family(family: str | Family, link: str | None = None) -> Family:
     """A Family from a Family or a name (``"binomial"``, ``"poisson"``, ``"gamma"``,
     ``"nbinom2"``, ..., or R's spellings ``"Gamma"``, ``"inverse.gaussian"``,
-    ``"beta_family"``)."""
+    ``"beta_family"``), with ``link`` if not the family's default."""
     if isinstance(family, Family):
         return family
     name = _ALIASES.get(family, family) if isinstance(family, str) else family
     if name not in _DEFAULT_LINKS:
         known = ", ".join(repr(k) for k in _DEFAULT_LINKS)
         raise FamilyError(f"unsupported family {family!r}: choose from {known}")
-    return _family(name, None)
+    return _family(name, link)
 
 
 _SUPPORT: dict[str, tuple[Callable[[FloatArray], NDArray[np.bool_]], str]] = {
