@@ -30,6 +30,8 @@ DESCRIPTIONS: dict[str, str] = {
     "grouseticks": "Ticks on red grouse chicks, by brood, location and year (lme4).",
     "insteval": "73,421 lecture ratings by 2,972 students of 1,128 lecturers (lme4 InstEval).",
     "verbagg": "Verbal aggression: 316 people's yes/perhaps/no to 24 items (lme4 VerbAgg).",
+    "salamanders": "Salamander counts in 23 streams, by species and mining (glmmTMB Salamanders).",
+    "owls": "Sibling negotiation calls in 27 barn owl nests, by food and parent (glmmTMB Owls).",
 }
 
 

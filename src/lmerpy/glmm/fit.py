@@ -52,6 +52,7 @@ HESSIAN_STEP = 1e-3  # central differences; the objective is smooth to ~1e-10 (t
 GRADIENT_TOL = 0.002  # lme4's glmerControl(check.conv.grad = .makeCC(tol = 0.002))
 DISPERSION_STEP = 0.5  # BOBYQA's first step in log φ and the zero-inflation coefficients
 ZI_START = -2.0  # logit of a 12% chance of a structural zero
+ETA_SPREAD_MIN, ETA_SPREAD_MAX = 0.1, 1e6  # bounds on θ's unit in the search
 POLISH_STEPS = 3  # Newton steps after BOBYQA
 GLM_ROUNDS = 3  # alternations of β and φ in the GLM start
 GLM_STEPS = 50
@@ -242,7 +243,13 @@ def fit_laplace(devfun: LaplaceDeviance) -> GlmerResult:
     zi0 = _intercept_start(devfun.zi_columns, ZI_START)
     disp0 = _intercept_start(devfun.disp_columns, log_phi0)
     origin = np.concatenate([np.zeros(k), beta0, zi0, disp0])
-    scale = np.concatenate([np.ones(k), np.minimum(se0, SE_STEP_CAP), np.ones(p_zi + p_disp)])
+    scale = np.concatenate(
+        [
+            np.full(k, _eta_spread(devfun, beta0)),
+            np.minimum(se0, SE_STEP_CAP),
+            np.ones(p_zi + p_disp),
+        ]
+    )
     extra = p_zi + p_disp
 
     def scaled(x: FloatArray) -> float:
@@ -273,11 +280,13 @@ def fit_laplace(devfun: LaplaceDeviance) -> GlmerResult:
 def _newton_polish(
     f: Callable[[FloatArray], float], x: FloatArray, fx: float, stage: OptimizerRecord
 ) -> tuple[FloatArray, float, FloatArray, FloatArray]:
-    """Newton steps from BOBYQA's point with the finite-difference gradient and Hessian the
-    standard errors need anyway, kept while they lower the objective (inside the bounds):
-    BOBYQA stops where the objective changes by less than its tolerance, which on flat
-    optima leaves the gradient above lme4's check."""
+    """Newton steps from BOBYQA's point with the finite-difference Hessian the standard
+    errors need anyway, kept while they lower the objective (inside the bounds): BOBYQA
+    stops where the objective changes by less than its tolerance, which on flat optima
+    leaves the gradient above lme4's check. The steps reuse that Hessian with central
+    gradients (2m evaluations each); it is computed again only where they moved x."""
     gradient, H = derivatives(f, x)
+    moved = False
     for _ in range(POLISH_STEPS):
         try:
             step = np.linalg.solve(H, gradient)
@@ -287,9 +296,19 @@ def _newton_polish(
         value = f(trial)
         if not value < fx:
             break
-        x, fx = trial, value
+        x, fx, moved = trial, value, True
+        gradient = central_gradient(f, x)
+    if moved:
         gradient, H = derivatives(f, x)
     return x, fx, gradient, H
+
+
+def central_gradient(
+    f: Callable[[FloatArray], float], x: FloatArray, step: float = HESSIAN_STEP
+) -> FloatArray:
+    """The gradient of f at x by central differences."""
+    E = np.eye(len(x)) * step
+    return np.array([(f(x + E[i]) - f(x - E[i])) / (2 * step) for i in range(len(x))])
 
 
 def glm_start(devfun: LaplaceDeviance) -> tuple[FloatArray, FloatArray, float]:
@@ -307,6 +326,16 @@ def glm_start(devfun: LaplaceDeviance) -> tuple[FloatArray, FloatArray, float]:
     log_phi = _dispersion_ml(devfun, X @ beta + offset) if dispersion else 0.0
     se = np.sqrt(np.diag(np.linalg.pinv(info)))
     return beta, np.asarray(np.where(se > 0, se, 1.0), dtype=np.float64), log_phi
+
+
+def _eta_spread(devfun: LaplaceDeviance, beta: FloatArray) -> float:
+    """The unit of θ in the search: the spread of the data about the GLM fit on the link
+    scale (θ = 1 is then a random effect of that size). θ is not relative to a residual SD
+    here, so with an identity link it is in the response's units (sleepstudy: 31)."""
+    eta = np.asarray(devfun.family.link.linkfun(_safe_means(devfun)), dtype=np.float64)
+    resid = eta - devfun.design.X @ beta - devfun.offset
+    spread = float(np.std(resid[np.isfinite(resid)])) if np.isfinite(resid).any() else 1.0
+    return float(np.clip(spread, ETA_SPREAD_MIN, ETA_SPREAD_MAX)) if spread > 0 else 1.0
 
 
 def _intercept_start(columns: list[str], value: float) -> FloatArray:

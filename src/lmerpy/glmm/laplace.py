@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
@@ -235,20 +236,61 @@ class LaplaceDeviance:
         fixed = self.design.X @ beta + self.offset
         zb = self._zb(lambdas, u)
         g = self._penalized(fixed + zb, u, phi)
+        dense: list[FloatArray] = []  # ZΛ as an array, made once if a step needs it
         for iteration in range(1, MAX_ITER + 1):
             score, info = self.derivatives(fixed + zb, phi)
-            w = np.maximum(info, MIN_WEIGHT)
-            try:
-                self._ws.reweight(w, zb + score / w)
-                _, u_new, ldL2, _ = self._ws.modes(lambdas, np.zeros(0))
-            except np.linalg.LinAlgError:
-                msg = "the Newton system for the modes is not positive definite"
-                raise PirlsError(msg) from None
+            u_new, ldL2, w = self._newton_step(lambdas, u, zb, score, info, phi, fixed, dense)
             zb_new = self._zb(lambdas, u_new)
             if np.max(np.abs(zb_new - zb)) <= ETA_TOL:
                 return self._at_modes(lambdas, beta, phi, u, fixed + zb, info, w, ldL2, iteration)
             u, zb, g = self._step(lambdas, fixed, phi, (u, zb, g), (u_new, zb_new))
         raise PirlsError(f"Newton's method for the modes did not converge in {MAX_ITER} steps")
+
+    def _newton_step(
+        self,
+        lambdas: list[FloatArray],
+        u: FloatArray,
+        zb: FloatArray,
+        score: FloatArray,
+        info: FloatArray,
+        rows: RowModel,
+        fixed: FloatArray,
+        dense: list[FloatArray],
+    ) -> tuple[FloatArray, float, FloatArray]:
+        """The modes after one Newton step, log det of the step's Hessian and its weights.
+
+        Where the log density is concave at every row, the PLS solver takes the step with the
+        observed information as weights. Where it is not, the Hessian may still be positive
+        definite: small models take the exact step on it, dense; larger ones a Fisher-scoring
+        step (the expected information at those rows), which converges more slowly."""
+        if np.all(info > 0):
+            return self._pls_step(lambdas, zb, score, info)
+        if self._ws.q <= MAX_DENSE_Q:
+            if not dense:
+                dense.append((self._Z @ _block_diagonal(self._blocks, lambdas)).toarray())
+            ZL = dense[0]
+            H = ZL.T @ (info[:, None] * ZL) + np.eye(ZL.shape[1])
+            try:
+                L = np.linalg.cholesky(H)
+            except np.linalg.LinAlgError:
+                pass
+            else:
+                step = scipy.linalg.cho_solve((L, True), ZL.T @ score - u)
+                return u + step, float(2.0 * np.sum(np.log(np.diag(L)))), info
+        fisher = np.where(info > 0, info, self._fisher(fixed + zb, rows))
+        return self._pls_step(lambdas, zb, score, fisher)
+
+    def _pls_step(
+        self, lambdas: list[FloatArray], zb: FloatArray, score: FloatArray, w: FloatArray
+    ) -> tuple[FloatArray, float, FloatArray]:
+        """A Newton (or scoring) step by the PLS solver: weights w, response ZΛu + s/w."""
+        try:
+            self._ws.reweight(w, zb + score / w)
+            _, u_new, ldL2, _ = self._ws.modes(lambdas, np.zeros(0))
+        except np.linalg.LinAlgError:
+            msg = "the Newton system for the modes is not positive definite"
+            raise PirlsError(msg) from None
+        return u_new, ldL2, w
 
     def _step(
         self,
@@ -323,6 +365,13 @@ class LaplaceDeviance:
             r = np.where(self._zero, self._count_share(mu, rows), 1.0)
             l1, l2 = r * l1, r * l2 + r * (1 - r) * l1 * l1
         return self.prior * l1 * m1, -self.prior * (l2 * m1 * m1 + l1 * m2)
+
+    def _fisher(self, eta: FloatArray, rows: RowModel) -> FloatArray:
+        """w μ'² / Var(y): the expected information, positive, for the Newton steps of rows
+        where the observed one is not (the log density is not concave there)."""
+        mu, m1 = self.link.mu(eta), self.link.d1(eta)
+        var = self.distribution.variance(mu, rows.phi, self.trials)
+        return np.asarray(np.maximum(self.prior * m1 * m1 / var, MIN_WEIGHT))
 
     def _row_loglik(self, mu: FloatArray, rows: RowModel) -> FloatArray:
         """ℓ per row, with the zero-inflation mixture where there is one."""
