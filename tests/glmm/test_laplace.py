@@ -287,3 +287,21 @@ def test_the_families_example_counts_zeros_as_the_docs_say() -> None:
     assert totals["Poisson"] < 0.85 * totals["observed"]
     for name in ["negative binomial", "zero-inflated Poisson"]:
         assert totals[name] == pytest.approx(totals["observed"], rel=0.05)
+
+
+def test_intervals_for_the_dispersion_model() -> None:
+    """Wald limits of the dispersion coefficients against glmmTMB's estimates ± z SE (the
+    corpus' fixef_disp, se_disp): within 1% of an SE for the estimate plus z times 2% of it
+    for the SE, the corpus tolerances (5% of an SE in all); profile limits within 10% of the Wald
+    limits' distance from the estimate (the likelihood is near quadratic in them)."""
+    fit, ref = fitted("sleepstudy_gaussian_disp"), reference("sleepstudy_gaussian_disp")
+    wald, profile = fit.confint("wald"), fit.confint()
+    z = 1.959963984540054
+    for name, est in ref["fixef_disp"].items():
+        se = ref["se_disp"][name]
+        np.testing.assert_allclose(
+            wald.loc[f"d~{name}"], [est - z * se, est + z * se], atol=0.02 * se
+        )
+        ours = fit.fixef_disp[name]
+        for got, want in zip(profile.loc[f"d~{name}"], wald.loc[f"d~{name}"], strict=True):
+            assert abs(got - want) <= 0.1 * abs(want - ours), name

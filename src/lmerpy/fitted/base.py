@@ -160,6 +160,12 @@ class MixedModelResult:
                 "lmerpy.write_fitted(fit, data, path) writes them to Parquet"
             )
 
+    @property
+    def extra_parameters(self) -> pd.DataFrame:
+        """Coefficients beyond θ and β, by name, with ``estimate`` and ``se``: glmmTMB's
+        zero-inflation (``zi~x``) and dispersion (``d~x``) models; none for lme4's models."""
+        return pd.DataFrame({"estimate": [], "se": []}, dtype=np.float64)
+
     @cached_property
     def memo(self) -> dict[str, Any]:
         """Values computed once per fit by the layers above (e.g. the df's derivatives)."""
@@ -383,4 +389,6 @@ class GeneralizedFit(Protocol):
     def objective(self) -> float: ...
     @property
     def vcov_matrix(self) -> FloatArray: ...
+    @property
+    def extra_parameters(self) -> pd.DataFrame: ...
     def _term_thetas(self) -> list[FloatArray]: ...

@@ -142,6 +142,19 @@ class GlmerResult(MixedModelResult):
         """Covariance of ``fixef_disp`` (glmmTMB: ``vcov(m)$disp``)."""
         return self._part("disp")[1]
 
+    @property
+    def extra_parameters(self) -> pd.DataFrame:
+        """The zero-inflation (``zi~x``) and dispersion (``d~x``) coefficients with their
+        standard errors, in the order of the parameter vector (glmmTMB's full names)."""
+        parts = [(prefix, *self._part(which)) for prefix, which in (("zi~", "zi"), ("d~", "disp"))]
+        return pd.DataFrame(
+            {
+                "estimate": np.concatenate([est.to_numpy() for _, est, _ in parts]),
+                "se": np.concatenate([np.sqrt(np.diag(V.to_numpy())) for _, _, V in parts]),
+            },
+            index=[prefix + str(c) for prefix, est, _ in parts for c in est.index],
+        )
+
     def _part(self, which: str) -> tuple[pd.Series, pd.DataFrame]:
         dev = self.devfun
         k, p = len(dev.layout.lower), dev.p

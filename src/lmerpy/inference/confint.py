@@ -54,11 +54,12 @@ METHODS = ("profile", "wald", "boot")
 
 def parameter_names(fit: MixedModelResult) -> list[str]:
     """The rows of ``confint(fit)``, as lme4's ``confint(m, oldNames = FALSE)`` names them
-    (no ``sigma`` for a generalized model)."""
+    (no ``sigma`` for a generalized model), then glmmTMB's zero-inflation and dispersion
+    coefficients (``zi~x``, ``d~x``)."""
     names = layout_of(fit).names
     if fit.generalized:
         names = names[:-1]
-    return names + list(fit.design.x_columns)
+    return names + list(fit.design.x_columns) + list(fit.extra_parameters.index)
 
 
 def _percent_labels(level: float) -> list[str]:
@@ -83,8 +84,9 @@ def _decimals_needed(value: float) -> int:
 def _wald_intervals(fit: MixedModelResult, level: float) -> FloatArray:
     """β ± z·SE, NaN for the variance parameters (lme4: ``confint(m, method = "Wald")``)."""
     z = float(scipy.stats.norm.ppf((1 + level) / 2))
-    beta = fit.fixef.to_numpy()
-    se = np.sqrt(np.diag(fit.vcov.to_numpy()))
+    extra = fit.extra_parameters
+    beta = np.concatenate([fit.fixef.to_numpy(), extra["estimate"].to_numpy()])
+    se = np.concatenate([np.sqrt(np.diag(fit.vcov.to_numpy())), extra["se"].to_numpy()])
     n_var = len(parameter_names(fit)) - len(beta)
     fixed = np.column_stack([beta - z * se, beta + z * se])
     return np.vstack([np.full((n_var, 2), np.nan), fixed])

@@ -320,20 +320,22 @@ def lmm_profile(fit: LinearFit, level: float) -> FloatArray:
 def glmm_profile(fit: GeneralizedFit, level: float) -> FloatArray:
     """Profile intervals of a generalized fit (lme4: ``confint(profile(m))`` of a glmer fit):
     sd and cor of each term (σ = 1), then β; every other parameter re-optimised, β in units
-    of its standard error, a dispersion parameter (log φ, after β) on its own scale."""
+    of its standard error, and so are the zero-inflation and dispersion coefficients after
+    β (glmmTMB's ``confint(m, method = "profile")``)."""
     dev, layout = fit.devfun, layout_of(fit.devfun)
     k = len(dev.layout.lower)
     variances = np.concatenate(
         [t.values(th, 1.0) for t, th in zip(layout.terms, fit._term_thetas(), strict=True)]
     )
-    n_var, se = len(variances), np.sqrt(np.diag(fit.vcov_matrix))
+    n_var = len(variances)
+    # β, then the zero-inflation and dispersion coefficients: each profiled like β
+    se = np.concatenate([np.sqrt(np.diag(fit.vcov_matrix)), fit.extra_parameters["se"]])
     est = np.concatenate([np.nan_to_num(variances), fit.record.final[k:]])
-    extra = len(est) - n_var - len(se)  # nuisance parameters after β: log φ
     kinds = layout.kinds[:-1] + ["beta"] * len(se)
     scale = np.concatenate([[max(v, 0.1) if kd == "sd" else 1.0 for v, kd in
-                             zip(variances, kinds, strict=False)], se, np.ones(extra)])  # fmt: skip
-    lower = np.concatenate([layout.lower[:-1], np.full(len(se) + extra, -np.inf)])
-    upper = np.concatenate([layout.upper[:-1], np.full(len(se) + extra, np.inf)])
+                             zip(variances, kinds, strict=False)], se])  # fmt: skip
+    lower = np.concatenate([layout.lower[:-1], np.full(len(se), -np.inf)])
+    upper = np.concatenate([layout.upper[:-1], np.full(len(se), np.inf)])
 
     def deviance(values: FloatArray) -> float:
         theta = theta_from_variance(layout, np.concatenate([values[:n_var], [1.0]]))
@@ -341,7 +343,7 @@ def glmm_profile(fit: GeneralizedFit, level: float) -> FloatArray:
 
     z = float(scipy.stats.norm.ppf((1 + level) / 2))
     rows = []
-    for i in range(len(est) - extra):
+    for i in range(len(est)):
         others = np.array([j for j in range(len(est)) if j != i])
 
         def fn(fixed: float, x: FloatArray, i: int = i, others: FloatArray = others) -> float:
