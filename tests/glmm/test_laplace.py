@@ -300,7 +300,7 @@ def test_intervals_for_the_dispersion_model() -> None:
     for name, est in ref["fixef_disp"].items():
         se = ref["se_disp"][name]
         np.testing.assert_allclose(
-            wald.loc[f"d~{name}"], [est - z * se, est + z * se], atol=0.02 * se
+            wald.loc[f"d~{name}"], [est - z * se, est + z * se], atol=0.05 * se
         )
         ours = fit.fixef_disp[name]
         for got, want in zip(profile.loc[f"d~{name}"], wald.loc[f"d~{name}"], strict=True):
