@@ -36,12 +36,9 @@ DEFAULT_LINK = {"gaussian": "identity", "gamma": "inverse", "inverse_gaussian": 
 
 def corpus_data(name: str) -> pd.DataFrame:
     """A corpus CSV with its factors in R's level order."""
-    columns = json.loads((CORPUS / "data" / f"{name}.schema.json").read_text())["columns"]
-    factors = {c["name"]: c["levels"] for c in columns if c["type"] == "factor"}
-    frame = pd.read_csv(CORPUS / "data" / f"{name}.csv", dtype=dict.fromkeys(factors, str))
-    for column, levels in factors.items():
-        frame[column] = pd.Categorical(frame[column], categories=levels)
-    return frame
+    import lmerpy
+
+    return lmerpy.datasets.read_csv(CORPUS / "data" / f"{name}.csv")
 
 
 def timed(fit: Callable[[], float], repeats: int) -> dict[str, Any]:

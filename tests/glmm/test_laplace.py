@@ -37,12 +37,7 @@ def reference(model: str) -> dict[str, Any]:
 @cache
 def corpus_data(name: str) -> pd.DataFrame:
     """A corpus CSV with its factors as Categoricals in R's level order (its schema)."""
-    columns = json.loads((FAMILIES / "data" / f"{name}.schema.json").read_text())["columns"]
-    factors = {c["name"]: c["levels"] for c in columns if c["type"] == "factor"}
-    frame = pd.read_csv(FAMILIES / "data" / f"{name}.csv", dtype=dict.fromkeys(factors, str))
-    for column, levels in factors.items():
-        frame[column] = pd.Categorical(frame[column], categories=levels)
-    return frame
+    return lmerpy.datasets.read_csv(FAMILIES / "data" / f"{name}.csv")
 
 
 def options(ref: dict[str, Any]) -> dict[str, str]:

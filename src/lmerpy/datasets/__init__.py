@@ -9,7 +9,10 @@
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -49,8 +52,26 @@ def load(name: str) -> pd.DataFrame:
     with resources.as_file(folder.joinpath(f"{name}.csv.gz")) as path:
         frame = pd.read_csv(path)
     schema = json.loads(folder.joinpath(f"{name}.schema.json").read_text(encoding="utf-8"))
+    return _with_schema(frame, schema)
+
+
+def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A CSV written from R with its ``NAME.schema.json`` beside it (as lmerpy's reference
+    corpora are): factors become Categoricals with R's level order (no R function; R:
+    ``read.csv`` then ``factor(x, levels)``)."""
+    csv = Path(path)
+    schema_path = csv.with_name(csv.name.removesuffix(".gz").removesuffix(".csv") + ".schema.json")
+    try:
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+        frame = pd.read_csv(csv)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {os.fspath(csv)!r} with its schema: {exc}") from None
+    return _with_schema(frame, schema)
+
+
+def _with_schema(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
     for column in schema["columns"]:
-        if column["type"] == "factor":
+        if column["type"] == "factor" and column["name"] in frame:
             values = frame[column["name"]]
             labels = values.astype("string").astype(object).where(values.notna())
             frame[column["name"]] = pd.Categorical(labels, categories=column["levels"])
