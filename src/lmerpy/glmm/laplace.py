@@ -27,16 +27,16 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import scipy.linalg
-import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
 from ..design import Design
 from ..design.matrices import ModelMatrix
-from ..design.theta import ThetaLayout, re_blocks
+from ..design.theta import ThetaLayout
 from ..errors import DataError, FamilyError, PirlsError
-from ..solver import PlsWorkspace, ReBlock
+from ..solver import PlsWorkspace
 from .distributions import distribution_of, link_derivatives
+from .effects import RandomEffects
 from .family import Family
 from .pirls import PirlsFit
 
@@ -105,13 +105,11 @@ class LaplaceDeviance:
         self.layout = ThetaLayout(design)
         self.p = design.X.shape[1]
         self.evaluations = 0
-        self._blocks = re_blocks(design)
-        edges = np.cumsum([0, *(b.n_levels * b.lhs.shape[1] for b in self._blocks)])
-        self._u_slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+        self.effects = RandomEffects(design)
+        self._blocks = self.effects.blocks
         ones = np.ones(n)
         self._ws = PlsWorkspace(self._blocks, design.X[:, :0], ones, ones, reweightable=True)
         self._u = np.zeros(self._ws.q)
-        self._Z = design.Z.tocsr()
         self._zero = self.y == 0
         self._zi_matrix = zi
         self.X_zi = np.zeros((n, 0)) if zi is None else zi.values
@@ -217,12 +215,11 @@ class LaplaceDeviance:
         if np.all(fit.weights > 0):
             self._ws.reweight(fit.weights, np.ones_like(fit.weights))
             return self._ws.conditional_variances(lambdas)
-        ZL = (self._Z @ _block_diagonal(self._blocks, lambdas)).toarray()
-        H = ZL.T @ (fit.weights[:, None] * ZL) + np.eye(ZL.shape[1])
-        Lam = _block_diagonal(self._blocks, lambdas).toarray()
+        H = _dense_hessian(self.effects.z_lambda(lambdas), fit.weights)
+        Lam = self.effects.lambda_matrix(lambdas).toarray()
         V = Lam @ np.linalg.solve(H, Lam.T)
         out = []
-        for blk, sl in zip(self._blocks, self._u_slices, strict=True):
+        for blk, sl in zip(self._blocks, self.effects.slices, strict=True):
             p = blk.lhs.shape[1]
             part = V[sl, sl]
             out.append(np.stack([part[i * p : (i + 1) * p, i * p : (i + 1) * p]
@@ -234,13 +231,13 @@ class LaplaceDeviance:
         self, lambdas: list[FloatArray], beta: FloatArray, phi: RowModel, u: FloatArray
     ) -> PirlsFit:
         fixed = self.design.X @ beta + self.offset
-        zb = self._zb(lambdas, u)
+        zb = self.effects.zb(lambdas, u)
         g = self._penalized(fixed + zb, u, phi)
         dense: list[FloatArray] = []  # ZΛ as an array, made once if a step needs it
         for iteration in range(1, MAX_ITER + 1):
             score, info = self.derivatives(fixed + zb, phi)
             u_new, ldL2, w = self._newton_step(lambdas, u, zb, score, info, phi, fixed, dense)
-            zb_new = self._zb(lambdas, u_new)
+            zb_new = self.effects.zb(lambdas, u_new)
             if np.max(np.abs(zb_new - zb)) <= ETA_TOL:
                 return self._at_modes(lambdas, beta, phi, u, fixed + zb, info, w, ldL2, iteration)
             u, zb, g = self._step(lambdas, fixed, phi, (u, zb, g), (u_new, zb_new))
@@ -267,9 +264,9 @@ class LaplaceDeviance:
             return self._pls_step(lambdas, zb, score, info)
         if self._ws.q <= MAX_DENSE_Q:
             if not dense:
-                dense.append((self._Z @ _block_diagonal(self._blocks, lambdas)).toarray())
+                dense.append(self.effects.z_lambda(lambdas))
             ZL = dense[0]
-            H = ZL.T @ (info[:, None] * ZL) + np.eye(ZL.shape[1])
+            H = _dense_hessian(ZL, info)
             try:
                 L = np.linalg.cholesky(H)
             except np.linalg.LinAlgError:
@@ -329,10 +326,7 @@ class LaplaceDeviance:
         mu = self.link.mu(eta)
         if phi.pzero is not None:  # the response-scale mean (glmmTMB's fitted)
             mu = (1 - phi.pzero) * mu
-        b = np.concatenate(
-            [(part.reshape(-1, T.shape[0]) @ T.T).ravel()
-             for part, T in zip(self._split_u(u), lambdas, strict=True)]
-        )  # fmt: skip
+        b = self.effects.b(lambdas, u)
         return PirlsFit(beta, u, b, eta, mu, info, ldL2, np.zeros((0, 0)), minus2, minus2,
                         objective, iterations)  # fmt: skip
 
@@ -346,8 +340,7 @@ class LaplaceDeviance:
                 f"random effects: the Laplace approximation is only available here up to "
                 f"{MAX_DENSE_Q} for such models"
             )
-        ZL = (self._Z @ _block_diagonal(self._blocks, lambdas)).toarray()
-        H = ZL.T @ (info[:, None] * ZL) + np.eye(ZL.shape[1])
+        H = _dense_hessian(self.effects.z_lambda(lambdas), info)
         try:
             L = np.linalg.cholesky(H)
         except np.linalg.LinAlgError:
@@ -394,22 +387,7 @@ class LaplaceDeviance:
         value = -2.0 * self.loglik(eta, phi) + float(u @ u)
         return value if np.isfinite(value) else np.inf
 
-    def _split_u(self, u: FloatArray) -> list[FloatArray]:
-        return [u[s] for s in self._u_slices]
 
-    def _zb(self, lambdas: list[FloatArray], u: FloatArray) -> FloatArray:
-        """Z Λ u."""
-        out = np.zeros(self.design.nobs)
-        for blk, part, T in zip(self._blocks, self._split_u(u), lambdas, strict=True):
-            b = part.reshape(blk.n_levels, -1) @ T.T
-            out += np.einsum("na,na->n", blk.lhs, b[blk.codes])
-        return out
-
-
-def _block_diagonal(blocks: list[ReBlock], lambdas: list[FloatArray]) -> sp.csr_matrix:
-    """Λ in the order of Z's columns (each term level-major: I ⊗ T)."""
-    return sp.csr_matrix(
-        sp.block_diag(
-            [sp.kron(sp.identity(b.n_levels), T) for b, T in zip(blocks, lambdas, strict=True)]
-        )
-    )
+def _dense_hessian(ZL: FloatArray, info: FloatArray) -> FloatArray:
+    """Λ'Z'DZΛ + I from ZΛ as an array and the rows' information D."""
+    return np.asarray(ZL.T @ (info[:, None] * ZL) + np.eye(ZL.shape[1]))

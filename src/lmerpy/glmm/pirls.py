@@ -19,7 +19,6 @@ evaluation's modes.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,9 +28,10 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
 from ..design import Design
-from ..design.theta import ThetaLayout, re_blocks
+from ..design.theta import ThetaLayout
 from ..errors import PirlsError
 from ..solver import PlsWorkspace
+from .effects import RandomEffects
 from .family import Family
 
 __all__ = ["GlmmDeviance", "PirlsFit"]
@@ -113,7 +113,8 @@ class GlmmDeviance:
         self.evaluations = 0
         self.pirls_iterations = 0
         self.eta_tol = ETA_TOL
-        self._blocks = re_blocks(design)
+        self.effects = RandomEffects(design)
+        self._blocks = self.effects.blocks
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             eta0 = family.link.linkfun(family.mu_start(self.y, self.prior))
             w0, z0 = self._working(eta0)
@@ -124,9 +125,6 @@ class GlmmDeviance:
             )
         self._saturated_dev = float(np.sum(2.0 * self.prior * family.saturated_kernel(self.y)))
         self._kernel = family.kernel_of(self.y)
-        edges = np.cumsum([0, *(b.n_levels * b.lhs.shape[1] for b in self._blocks)])
-        self._u_slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
-        self._intercept_only = [bool(np.all(b.lhs == 1.0)) for b in self._blocks]
         self.workspace = PlsWorkspace(self._blocks, design.X, z0, w0, reweightable=True)
         # β given, PIRLS solves for u alone: no X in its cross-products (lme4 keeps them).
         self._u_workspace = PlsWorkspace(self._blocks, design.X[:, :0], z0, w0, reweightable=True)
@@ -187,7 +185,7 @@ class GlmmDeviance:
         if warm and self._last is not None:
             u = self._last.u
             b = self._last.beta if beta is None else beta
-            eta = (X @ b + self.offset if beta is None else fixed) + self._zb(lambdas, u)
+            eta = (X @ b + self.offset if beta is None else fixed) + self.effects.zb(lambdas, u)
         else:
             u = np.zeros(self.workspace.q)
             b = np.zeros(self.p) if beta is None else beta
@@ -201,11 +199,11 @@ class GlmmDeviance:
                 if beta is None:
                     self.workspace.reweight(w, z)
                     b_new, u_new, ldL2, RX = self.workspace.modes(lambdas)
-                    eta_new = X @ b_new + self.offset + self._zb(lambdas, u_new)
+                    eta_new = X @ b_new + self.offset + self.effects.zb(lambdas, u_new)
                 else:
                     self._u_workspace.reweight(w, z - fixed + self.offset)
                     _, u_new, ldL2, RX = self._u_workspace.modes(lambdas, np.zeros(0))
-                    b_new, eta_new = beta, fixed + self._zb(lambdas, u_new)
+                    b_new, eta_new = beta, fixed + self.effects.zb(lambdas, u_new)
             except np.linalg.LinAlgError:
                 raise PirlsError("the PIRLS system is not positive definite") from None
             mu_new = fam.link.linkinv(eta_new)
@@ -247,12 +245,7 @@ class GlmmDeviance:
         objective = aic + float(u @ u) + ldL2
         if self.nagq > 1:
             objective = aic - dev + self._quadrature(lambdas, u, eta, w, ldL2)
-        b = np.concatenate(
-            [
-                (part.reshape(-1, T.shape[0]) @ T.T).ravel()
-                for part, T in zip(self._split_u(u), lambdas, strict=True)
-            ]
-        )
+        b = self.effects.b(lambdas, u)
         return PirlsFit(beta, u, b, eta, mu, w, ldL2, RX, dev, aic, objective, iterations)
 
     def fixed_effects_factor(self, fit: PirlsFit, theta: ArrayLike) -> FloatArray:
@@ -316,23 +309,6 @@ class GlmmDeviance:
 
     def _penalized(self, mu: FloatArray, u: FloatArray) -> float:
         return self._dev(mu) + float(u @ u)
-
-    def _split_u(self, u: FloatArray) -> list[FloatArray]:
-        return [u[s] for s in self._u_slices]
-
-    def _zb(self, lambdas: list[FloatArray], u: FloatArray) -> FloatArray:
-        """Z Λ u."""
-        out = np.zeros(self.design.nobs)
-        parts = zip(self._blocks, self._split_u(u), lambdas, self._intercept_only, strict=True)
-        for blk, part, T, ones in parts:
-            if T.shape[0] > 1:
-                b = part.reshape(blk.n_levels, -1) @ T.T
-                out += np.einsum("na,na->n", blk.lhs, b[blk.codes])
-            elif ones:
-                out += (T[0, 0] * part)[blk.codes]
-            else:
-                out += blk.lhs[:, 0] * (T[0, 0] * part)[blk.codes]
-        return out
 
     def _quadrature(
         self,

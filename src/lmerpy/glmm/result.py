@@ -258,12 +258,14 @@ class GlmerResult(MixedModelResult):
     def summary(self, ddf: str | None = "asymptotic") -> Summary:
         """lme4's ``summary(m)`` of a glmer fit; print it, or show it in a notebook."""
         _asymptotic(ddf)
+        # a dispersion model of one intercept is the dispersion line, not a table
+        shown = [("Zero-inflation model", "zi", 1), ("Dispersion model", "disp", 2)]
         others = tuple(
             (heading, _z_table(est, V.to_numpy()))
-            for heading, (est, V) in [("Zero-inflation model", self._part("zi")),
-                                      ("Dispersion model", self._part("disp"))]
-            if (len(est) and heading != "Dispersion model") or len(est) > 1
-        )  # fmt: skip
+            for heading, which, fewest in shown
+            for est, V in [self._part(which)]
+            if len(est) >= fewest
+        )
         return summarize_glmer(
             self, str(self.family), self.nagq, self.pearson_residuals,
             dispersion=self._dispersion_line(), other_models=others,

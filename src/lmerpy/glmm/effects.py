@@ -1,0 +1,70 @@
+"""The random effects of a generalized model as its deviances move them: u split by term,
+b = Λu, ZΛu, and Λ and ZΛ as matrices for the dense paths."""
+
+from __future__ import annotations
+
+import itertools
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from ..design import Design
+from ..design.theta import re_blocks
+from ..solver import ReBlock
+
+__all__ = ["RandomEffects"]
+
+FloatArray = NDArray[np.float64]
+
+
+class RandomEffects:
+    """The terms' blocks of a design and what the spherical modes u give through Λ."""
+
+    def __init__(self, design: Design) -> None:
+        self.blocks: list[ReBlock] = re_blocks(design)
+        self.n = design.nobs
+        edges = np.cumsum([0, *(b.n_levels * b.lhs.shape[1] for b in self.blocks)])
+        self.slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+        self._intercept_only = [bool(np.all(b.lhs == 1.0)) for b in self.blocks]
+        self._design = design
+
+    def split(self, u: FloatArray) -> list[FloatArray]:
+        """u by term."""
+        return [u[s] for s in self.slices]
+
+    def b(self, lambdas: list[FloatArray], u: FloatArray) -> FloatArray:
+        """b = Λu, term by term, each level-major."""
+        parts = zip(self.split(u), lambdas, strict=True)
+        return np.concatenate([(part.reshape(-1, T.shape[0]) @ T.T).ravel() for part, T in parts])
+
+    def zb(self, lambdas: list[FloatArray], u: FloatArray) -> FloatArray:
+        """Z Λ u."""
+        out = np.zeros(self.n)
+        parts = zip(self.blocks, self.split(u), lambdas, self._intercept_only, strict=True)
+        for blk, part, T, ones in parts:
+            if T.shape[0] > 1:
+                b = part.reshape(blk.n_levels, -1) @ T.T
+                out += np.einsum("na,na->n", blk.lhs, b[blk.codes])
+            elif ones:
+                out += (T[0, 0] * part)[blk.codes]
+            else:
+                out += blk.lhs[:, 0] * (T[0, 0] * part)[blk.codes]
+        return out
+
+    def lambda_matrix(self, lambdas: list[FloatArray]) -> sp.csr_matrix:
+        """Λ in the order of Z's columns (each term level-major: I ⊗ T)."""
+        parts = [
+            sp.kron(sp.identity(b.n_levels), T) for b, T in zip(self.blocks, lambdas, strict=True)
+        ]
+        return sp.csr_matrix(sp.block_diag(parts))
+
+    def z_lambda(self, lambdas: list[FloatArray]) -> FloatArray:
+        """ZΛ as a dense array, for models small enough to factor densely."""
+        return np.asarray((self._z @ self.lambda_matrix(lambdas)).toarray())
+
+    @cached_property
+    def _z(self) -> sp.csr_matrix:
+        """Z, formed once, when a dense path first needs it."""
+        return sp.csr_matrix(self._design.Z)
