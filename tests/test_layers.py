@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"optimize"},
     {"fitted"},
     {"inference"},
+    {"postfit"},
     {"lmm", "glmm"},
     {"io", "kaplan2010"},
     {"__init__", "__main__"},

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from formulaic.errors import FormulaicWarning
 from numpy.typing import NDArray
 
@@ -20,7 +21,15 @@ from ..formula.spec import variables_of
 if TYPE_CHECKING:
     from .base import MixedModelResult
 
-__all__ = ["new_random_effects", "predict", "simulate"]
+__all__ = [
+    "chosen_terms",
+    "fixed_rows",
+    "new_random_effects",
+    "offset_rows",
+    "predict",
+    "random_rows",
+    "simulate",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -40,13 +49,13 @@ def predict(
     factor not seen in the fit is an error naming it, unless ``allow_new_levels`` is true,
     when its random effects are zero; it is never an error for population-level predictions.
     """
-    terms = _chosen_terms(fit, re_form)
+    terms = chosen_terms(fit, re_form)
     if newdata is None:
         frame, rows = None, fit.design.rows
         X, offset = fit.design.X, fit.design.offset
     else:
         frame, rows = _frame(fit, newdata, terms), newdata.index
-        X, offset = _fixed_part(fit, frame), _offsets(fit, frame)
+        X, offset = fixed_rows(fit, frame), offset_rows(fit, frame)
     eta = X @ fit.fixef.to_numpy() + (0.0 if offset is None else offset)
     for term in terms:
         eta = eta + _random_part(fit, term, frame, allow_new_levels)
@@ -73,7 +82,8 @@ def new_random_effects(fit: MixedModelResult, rng: np.random.Generator) -> Float
     return total
 
 
-def _chosen_terms(fit: MixedModelResult, re_form: ReForm) -> list[RandomEffectsTerm]:
+def chosen_terms(fit: MixedModelResult, re_form: ReForm) -> list[RandomEffectsTerm]:
+    """The random terms ``re_form`` keeps (lme4's ``re.form``: None all, ``"~0"`` none)."""
     terms = list(fit.design.terms)
     if re_form is None or re_form is True:
         return terms
@@ -115,13 +125,16 @@ def _frame(
     return newdata
 
 
-def _fixed_part(fit: MixedModelResult, frame: pd.DataFrame) -> NDArray[np.float64]:
+def fixed_rows(fit: MixedModelResult, frame: pd.DataFrame) -> NDArray[np.float64]:
+    """The fixed-effects model matrix of new rows, with the fit's levels, contrasts and
+    dropped columns (R: ``model.matrix(delete.response(terms(m)), newdata)``)."""
     full = _encode(fit.design.fixed.on, frame, "the fixed effects")
     keep = [fit.design.fixed.columns.index(c) for c in fit.design.x_columns]
     return full[:, keep]
 
 
-def _offsets(fit: MixedModelResult, frame: pd.DataFrame) -> NDArray[np.float64] | None:
+def offset_rows(fit: MixedModelResult, frame: pd.DataFrame) -> NDArray[np.float64] | None:
+    """The summed offsets of new rows, or None when the model has none."""
     if not fit.design.spec.offsets:
         return None
     return np.asarray(
@@ -157,6 +170,32 @@ def _random_part(
         )
     padded = np.vstack([modes, np.zeros((1, modes.shape[1]))])  # new levels -> zero effects
     return _term_contribution(lhs, np.where(codes < 0, len(modes), codes), padded)
+
+
+def random_rows(
+    fit: MixedModelResult, frame: pd.DataFrame | None, terms: list[RandomEffectsTerm]
+) -> sp.csr_matrix:
+    """Z of new rows (n × q, the fit's column order) for the chosen terms only; a level the
+    fit never saw has no column (its effects are zero). ``frame=None``: the data's rows."""
+    q = sum(t.factor.n_levels * len(t.columns) for t in fit.design.terms)
+    chosen = {id(t) for t in terms}
+    blocks, offset = [], 0
+    n = fit.design.nobs if frame is None else len(frame)
+    for term in fit.design.terms:
+        k = len(term.columns)
+        if id(term) in chosen:
+            if frame is None:
+                lhs, codes = term.lhs.values, term.factor.codes
+            else:
+                lhs = _encode(term.lhs.on, frame, f"the random term {term.spec}")
+                labels = _labels(frame, term.spec.group)
+                codes = pd.Index(term.factor.levels).get_indexer(labels)
+            known = np.flatnonzero(codes >= 0)
+            rows = np.repeat(known, k)
+            cols = offset + (codes[known, None] * k + np.arange(k)).ravel()
+            blocks.append(sp.csr_matrix((lhs[known].ravel(), (rows, cols)), shape=(n, q)))
+        offset += term.factor.n_levels * k
+    return sp.csr_matrix(sum(blocks, sp.csr_matrix((n, q))))
 
 
 def _labels(frame: pd.DataFrame, group: tuple[str, ...]) -> NDArray[np.object_]:

@@ -25,6 +25,7 @@ _DDF_NAMES = {
     "satterthwaite": "Satterthwaite's method",
     "kenward-roger": "Kenward-Roger's method",
     "residual": "residual degrees of freedom",
+    "asymptotic": "asymptotic (z) tests",
 }
 
 

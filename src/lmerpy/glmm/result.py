@@ -13,13 +13,15 @@ from scipy import stats
 
 from ..design import Design
 from ..errors import ArgumentError
-from ..fitted.base import MixedModelResult
 from ..fitted.predict import ReForm, new_random_effects, predict
 from ..fitted.printing import format_glmer
 from ..fitted.summary import Summary, summarize_glmer
 from ..fitted.tidy import tidy
 from ..inference.confint import confint
 from ..optimize import OptimizerRecord
+from ..postfit.leverage import predict_with_se
+from ..postfit.methods import PostFitMethods
+from ..postfit.wald import wald_anova
 from .family import Family
 from .laplace import LaplaceDeviance
 from .pirls import GlmmDeviance, PirlsFit
@@ -32,7 +34,7 @@ FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True, repr=False)
-class GlmerResult(MixedModelResult):
+class GlmerResult(PostFitMethods):
     """A fitted generalized linear mixed model (lme4's ``glmerMod``).
 
     Attributes, besides those every fit has (``fixef``, ``theta``, ``ranef``,
@@ -215,11 +217,25 @@ class GlmerResult(MixedModelResult):
         re_form: ReForm = None,
         allow_new_levels: bool = False,
         type: str = "link",
-    ) -> pd.Series:
+        *,
+        se_fit: bool = False,
+        interval: str | None = None,
+        level: float = 0.95,
+    ) -> pd.Series | pd.DataFrame:
         """Predictions (lme4: ``predict(m, newdata, re.form, allow.new.levels, type)``;
         glmmTMB's types): the linear predictor (``type="link"``, lme4's default), the mean
         (``"response"``: (1 - p)μ with zero inflation), the mean of the count part
-        (``"conditional"``: μ) or the probability of a structural zero (``"zprob"``: p)."""
+        (``"conditional"``: μ) or the probability of a structural zero (``"zprob"``: p).
+
+        With ``se_fit`` or ``interval="confidence"``, a DataFrame of ``fit``, ``se_fit`` (and
+        ``lower``, ``upper``) on the link scale, for population-level predictions
+        (``re_form="~0"``): the SE of xᵀβ̂."""
+        if se_fit or interval is not None:
+            if type != "link":
+                raise ArgumentError(
+                    "standard errors of predictions are on the link scale: type='link'"
+                )
+            return predict_with_se(self, newdata, re_form, interval, level, allow_new_levels)
         if type not in PREDICT_TYPES:
             raise ArgumentError(f"type must be one of {', '.join(PREDICT_TYPES)}, not {type!r}")
         eta = predict(self, newdata, re_form, allow_new_levels)
@@ -279,6 +295,10 @@ class GlmerResult(MixedModelResult):
         if name in ("gaussian", "gamma", "inverse_gaussian"):
             return f"Dispersion estimate for {name} family (sigma^2): {sigma**2:.3g}"
         return f"Dispersion parameter for {name} family (): {sigma:.3g}"
+
+    def anova(self, type: int = 2, test: str = "chisq") -> pd.DataFrame:
+        """Type II or III Wald chi-square tests of the fixed terms (car: ``Anova(m, type)``)."""
+        return wald_anova(self, type, test)
 
     def refit_ml(self) -> GlmerResult:
         """The fit itself: a generalized model is always fitted by maximum likelihood."""

@@ -38,12 +38,20 @@ from ..errors import ArgumentError, FitError
 from ..fitted.base import LinearFit
 from .kenward_roger import ContrastTest, f_test, kenward_roger, symmetric_inverse
 
-__all__ = ["ANOVA_COLUMNS", "DDF_METHODS", "ContrastTest", "check_ddf", "coef_table", "contrast_df"]
+__all__ = [
+    "ANOVA_COLUMNS",
+    "DDF_METHODS",
+    "ContrastTest",
+    "check_ddf",
+    "coef_table",
+    "contrast_df",
+    "linear_estimates",
+]
 
 FloatArray = NDArray[np.float64]
 T = TypeVar("T")
 
-DDF_METHODS = ("satterthwaite", "kenward-roger", "residual")
+DDF_METHODS = ("satterthwaite", "kenward-roger", "residual", "asymptotic")
 """Accepted ``ddf`` values (case-insensitive)."""
 
 COEF_COLUMNS = ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
@@ -78,25 +86,42 @@ def coef_table(fit: LinearFit, ddf: str = "satterthwaite") -> pd.DataFrame:
         One row per fixed effect, columns ``Estimate``, ``Std. Error``, ``df``, ``t value``,
         ``Pr(>|t|)``.
     """
-    method = check_ddf(ddf)
     beta = fit.fixef.to_numpy()
-    vcov = fit.vcov.to_numpy()
-    if method == "kenward-roger":
-        kr = _cached(fit, "kenward-roger", kenward_roger)
-        se = np.sqrt(np.diag(kr.phi_adj))
-        df = np.array([kr.test(row[None, :], beta).den_df for row in np.eye(len(beta))])
-    else:
-        se = np.sqrt(np.diag(vcov))
-        if method == "residual":
-            df = np.full(len(beta), float(fit.nobs - len(beta)))
-        else:
-            satt = _cached(fit, "satterthwaite", _satterthwaite)
-            df = np.array([satt.df(row) for row in np.eye(len(beta))])
+    _, se, df = linear_estimates(fit, np.eye(len(beta)), ddf)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = beta / se
     p = 2.0 * stats.t.sf(np.abs(t), df)
     table = np.column_stack([beta, se, df, t, p])
     return pd.DataFrame(table, index=fit.fixef.index, columns=COEF_COLUMNS)
+
+
+@single_blas_thread
+def linear_estimates(
+    fit: LinearFit, L: ArrayLike, ddf: str = "satterthwaite"
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Estimates, standard errors and df of the linear functions Lβ, one per row of L
+    (emmeans' and lmerTest's ``contest1D`` per row).
+
+    ``"kenward-roger"``: standard errors from pbkrtest's adjusted covariance ``vcovAdj(m)``,
+    df ``Lb_ddf(l, vcov(m), vcovAdj(m))``; ``"satterthwaite"``: ``vcov(m)`` and lmerTest's
+    df; ``"residual"``: n - p; ``"asymptotic"``: ``vcov(m)`` and infinite df (z tests).
+    """
+    method = check_ddf(ddf)
+    Lm = np.atleast_2d(np.asarray(L, dtype=np.float64))
+    beta = fit.fixef.to_numpy()
+    estimates = Lm @ beta
+    if method == "kenward-roger":
+        kr = _cached(fit, "kenward-roger", kenward_roger)
+        se = np.sqrt(np.einsum("ij,jk,ik->i", Lm, kr.phi_adj, Lm))
+        df = np.array([kr.test(row[None, :], beta).den_df if row.any() else np.nan for row in Lm])
+        return estimates, se, df
+    se = np.sqrt(np.einsum("ij,jk,ik->i", Lm, fit.vcov.to_numpy(), Lm))
+    if method == "residual":
+        return estimates, se, np.full(len(Lm), float(fit.nobs - len(beta)))
+    if method == "asymptotic":
+        return estimates, se, np.full(len(Lm), np.inf)
+    satt = _cached(fit, "satterthwaite", _satterthwaite)
+    return estimates, se, np.array([satt.df(row) if row.any() else np.nan for row in Lm])
 
 
 @single_blas_thread
@@ -130,6 +155,8 @@ def contrast_df(fit: LinearFit, L: ArrayLike, ddf: str = "satterthwaite") -> Con
     f_value = float(np.sum(estimates**2 / variances)) / len(variances)
     if method == "residual":
         den_df = float(fit.nobs - len(beta))
+    elif method == "asymptotic":
+        den_df = float("inf")
     else:
         satt = _cached(fit, "satterthwaite", _satterthwaite)
         den_df = _combine_df(np.array([satt.df(d) for d in directions]))

@@ -24,7 +24,14 @@ from scipy import stats
 from ..errors import ArgumentError, FitError
 from ..fitted.base import LinearFit
 
-__all__ = ["KR_MAX_ELEMENTS", "ContrastTest", "f_test", "kenward_roger", "symmetric_inverse"]
+__all__ = [
+    "KR_MAX_ELEMENTS",
+    "ContrastTest",
+    "f_test",
+    "kenward_roger",
+    "relative_factor",
+    "symmetric_inverse",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -125,7 +132,7 @@ class _SigmaInverse:
         n = design.nobs
         self.w = np.ones(n) if design.weights is None else np.asarray(design.weights, np.float64)
         self.sigma2 = fit.sigma**2
-        self.ZL = sp.csr_matrix(design.Z @ _relative_factor(fit))
+        self.ZL = sp.csr_matrix(design.Z @ relative_factor(fit))
         self.WZL = sp.csr_matrix(sp.diags(self.w) @ self.ZL)
         self.M = np.eye(self.ZL.shape[1]) + np.asarray((self.ZL.T @ self.WZL).toarray())
         self.chol = sla.cho_factor(self.M, lower=True)
@@ -142,7 +149,7 @@ class _SigmaInverse:
         return float(n - 2 * np.trace(MG) + np.sum(MG * MG.T)) / self.sigma2**2
 
 
-def _relative_factor(fit: LinearFit) -> sp.csr_matrix:
+def relative_factor(fit: LinearFit) -> sp.csr_matrix:
     """Λθ̂ (q × q), block diagonal with each term's Tᵢ repeated per level, in Z's order."""
     lambdas = fit.devfun.lambdas(fit.record.final)
     blocks = [

@@ -20,10 +20,10 @@ from numpy.typing import NDArray
 
 from .._util.threads import single_blas_thread
 from ..errors import LmerpyError
-from ..fitted.base import LinearFit
+from ..fitted.base import GeneralizedFit, LinearFit
 from .ddf import ANOVA_COLUMNS, check_ddf, contrast_df
 
-__all__ = ["anova_type3", "type3_hypotheses"]
+__all__ = ["anova_type3", "term_columns", "type3_hypotheses"]
 
 FloatArray = NDArray[np.float64]
 
@@ -53,7 +53,9 @@ def anova_type3(fit: LinearFit, ddf: str = "satterthwaite") -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=ANOVA_COLUMNS)
 
 
-def type3_hypotheses(fit: LinearFit) -> dict[str, pd.DataFrame]:
+def type3_hypotheses(
+    fit: LinearFit | GeneralizedFit, *, intercept: bool = False
+) -> dict[str, pd.DataFrame]:
     """The type III hypothesis matrix of each fixed term (lmerTest: ``show_tests(anova(m))``).
 
     Each categorical coding column c is replaced by c minus its mean over the factor's levels
@@ -63,6 +65,10 @@ def type3_hypotheses(fit: LinearFit) -> dict[str, pd.DataFrame]:
     parametrisation vanish: the term's rows of T⁻¹ where X T is the centred matrix. A
     lower-order column the formula lacks (a formula that breaks marginality) is left out of
     the centring. Columns dropped for rank deficiency are left out of the rows and columns.
+
+    With ``intercept``, the table starts with ``(Intercept)``: the grand mean over the
+    factors' levels, numeric covariates at 0 (car's type III intercept row, under sum-to-zero
+    contrasts).
 
     Returns:
         Term label -> DataFrame (one row per column of the term, one column per fixed effect).
@@ -75,6 +81,8 @@ def type3_hypotheses(fit: LinearFit) -> dict[str, pd.DataFrame]:
     position = {name: j for j, name in enumerate(columns)}
     kept = [position[name] for name in fit.design.x_columns]
     out = {}
+    if intercept and "(Intercept)" in position:
+        blocks = {"(Intercept)": [position["(Intercept)"]], **blocks}
     for label, idx in blocks.items():
         rows = [j for j in idx if j in kept]
         frame = inverse[np.ix_(rows, kept)]
@@ -82,6 +90,18 @@ def type3_hypotheses(fit: LinearFit) -> dict[str, pd.DataFrame]:
             frame, index=[columns[j] for j in rows], columns=fit.design.x_columns
         )
     return out
+
+
+def term_columns(fit: LinearFit | GeneralizedFit) -> dict[str, list[int]]:
+    """The positions in ``fit.fixef`` of each fixed term's coefficients (R's term labels,
+    no intercept; columns dropped for rank deficiency left out)."""
+    columns = list(fit.design.fixed.columns)
+    position = {name: j for j, name in enumerate(fit.design.x_columns)}
+    _, blocks = _column_structure(fit)
+    return {
+        label: [position[columns[j]] for j in idx if columns[j] in position]
+        for label, idx in blocks.items()
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,7 +120,7 @@ class _Coding:
 
 
 def _column_structure(
-    fit: LinearFit,
+    fit: LinearFit | GeneralizedFit,
 ) -> tuple[list[tuple[_Coding, ...]], dict[str, list[int]]]:
     """For each column of the fixed-effects matrix (before rank-deficient columns are
     dropped) its factors' codings, and the columns of each term (R's labels, no intercept).

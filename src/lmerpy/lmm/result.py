@@ -16,7 +16,8 @@ import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
 
 from ..design import Design
-from ..fitted.base import MixedModelResult, fit_warnings
+from ..errors import ArgumentError
+from ..fitted.base import fit_warnings
 from ..fitted.predict import new_random_effects, predict
 from ..fitted.printing import format_fit
 from ..fitted.summary import Summary, summarize
@@ -25,6 +26,10 @@ from ..inference.confint import confint
 from ..inference.ddf import coef_table
 from ..inference.type3 import anova_type3
 from ..optimize import OptimizerRecord
+from ..postfit.leverage import predict_with_se
+from ..postfit.methods import PostFitMethods
+from ..postfit.sandwich import ROBUST_TYPES, robust_coef_table
+from ..postfit.wald import wald_anova
 from ..solver import PlsSolution
 from .deviance import DevianceFunction
 
@@ -32,7 +37,7 @@ __all__ = ["LmerResult", "make_result"]
 
 
 @dataclass(frozen=True, repr=False)
-class LmerResult(MixedModelResult):
+class LmerResult(PostFitMethods):
     """A fitted linear mixed model (lme4's ``merMod``).
 
     Attributes (all lme4-named; groups as lme4 names them, e.g. ``cask:batch``):
@@ -144,14 +149,29 @@ class LmerResult(MixedModelResult):
         notebook (``_repr_html_``) or a report (``to_markdown()``)."""
         return summarize(self, ddf)
 
-    def coef_table(self, ddf: str | None = "satterthwaite") -> pd.DataFrame:
+    def coef_table(
+        self, ddf: str | None = "satterthwaite", *, vcov: str | None = None
+    ) -> pd.DataFrame:
         """Estimate, Std. Error, df, t value, Pr(>|t|) (lmerTest: ``summary(m)$coefficients``);
-        ``ddf`` is ``"satterthwaite"``, ``"kenward-roger"`` or ``"residual"``."""
+        ``ddf`` is ``"satterthwaite"``, ``"kenward-roger"``, ``"residual"`` or
+        ``"asymptotic"``. ``vcov="CR0"|"CR1"|"CR2"`` gives cluster-robust standard errors
+        with their Satterthwaite df instead (clubSandwich: ``coef_test(m, vcov)``)."""
+        if vcov is not None:
+            if str(vcov).upper() not in ROBUST_TYPES:
+                raise ArgumentError(f"vcov must be one of {', '.join(ROBUST_TYPES)}; got {vcov!r}")
+            return robust_coef_table(self, vcov)
         return coef_table(self, ddf or "satterthwaite")
 
-    def anova(self, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """Type III F tests of the fixed terms (lmerTest: ``anova(m)``)."""
-        return anova_type3(self, ddf)
+    def anova(
+        self, ddf: str = "satterthwaite", *, type: int | None = None, test: str | None = None
+    ) -> pd.DataFrame:
+        """Type III F tests of the fixed terms with ``ddf`` (lmerTest: ``anova(m)``); with
+        ``type`` (2 or 3) or ``test`` (``"F"``, ``"chisq"``), car's Wald tests
+        (``Anova(m, type, test.statistic)``: type 2 and chi-square by default, F with
+        Kenward-Roger df)."""
+        if type is None and test is None:
+            return anova_type3(self, ddf)
+        return wald_anova(self, type or 2, test or "chisq")
 
     def confint(self, method: str = "profile", level: float = 0.95, **options: Any) -> pd.DataFrame:
         """Confidence intervals (lme4: ``confint(m, method, level, oldNames = FALSE)``):
@@ -163,8 +183,20 @@ class LmerResult(MixedModelResult):
         newdata: pd.DataFrame | None = None,
         re_form: str | bool | None = None,
         allow_new_levels: bool = False,
-    ) -> pd.Series:
-        """Predictions (lme4: ``predict(m, newdata, re.form, allow.new.levels)``)."""
+        *,
+        se_fit: bool = False,
+        interval: str | None = None,
+        level: float = 0.95,
+    ) -> pd.Series | pd.DataFrame:
+        """Predictions (lme4: ``predict(m, newdata, re.form, allow.new.levels, se.fit)``).
+
+        With ``se_fit`` or ``interval`` (``"confidence"``, ``"prediction"``), a DataFrame
+        with ``fit``, ``se_fit`` (and ``lower``, ``upper``): the SE of xᵀβ̂ when ``re_form``
+        drops the random effects; when it keeps them, the prediction-error SE of xᵀβ̂ + zᵀb̂
+        given θ̂, joint with the modes (as lme4 ≥ 1.1-35). Prediction intervals add σ² and
+        the variance of the random terms ``re_form`` drops."""
+        if se_fit or interval is not None:
+            return predict_with_se(self, newdata, re_form, interval, level, allow_new_levels)
         if newdata is None:
             self._require_rows("predictions on the data")
         return predict(self, newdata, re_form, allow_new_levels)

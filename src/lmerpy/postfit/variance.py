@@ -1,0 +1,73 @@
+"""Nakagawa's R² and the intraclass correlation (performance's ``r2_nakagawa`` and ``icc``,
+from insight's ``get_variance``; Nakagawa, Johnson & Schielzeth 2017, *J. R. Soc. Interface*
+14: 20170213; Johnson 2014 for random slopes)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ArgumentError
+from ..fitted.base import MixedModelResult
+
+__all__ = ["VarianceComponents", "icc", "r2", "variance_components"]
+
+_LINK_VARIANCE = {"logit": math.pi**2 / 3, "probit": 1.0, "cloglog": math.pi**2 / 6}
+"""The latent-scale residual variance of a binomial model, by link."""
+
+
+@dataclass(frozen=True)
+class VarianceComponents:
+    """insight's ``get_variance(m)``: ``fixed`` the variance of Xβ̂ over the rows fitted
+    (n - 1 divisor), ``random`` the mean over rows of zᵢᵀΣzᵢ summed over random terms (zᵢ the
+    row's values of the term's columns), ``residual`` σ² (linear) or the link's
+    distribution-specific variance (binomial: π²/3 for logit, 1 for probit, π²/6 for
+    cloglog)."""
+
+    fixed: float
+    random: float
+    residual: float
+
+
+def variance_components(fit: MixedModelResult) -> VarianceComponents:
+    """The variances behind R² and the ICC (insight: ``get_variance(m)``)."""
+    fit._require_rows("variance components")
+    design = fit.design
+    fixed = float(np.var(design.X @ fit.fixef.to_numpy(), ddof=1))
+    random = 0.0
+    for _, term, cov in fit.term_covariances:
+        z = term.lhs.values
+        random += float(np.mean(np.einsum("ij,jk,ik->i", z, cov, z)))
+    return VarianceComponents(fixed, random, _residual_variance(fit))
+
+
+def r2(fit: MixedModelResult) -> dict[str, float]:
+    """Nakagawa's marginal and conditional R² (performance: ``r2_nakagawa(m)``):
+    marginal = fixed / total, conditional = (fixed + random) / total."""
+    v = variance_components(fit)
+    total = v.fixed + v.random + v.residual
+    return {"conditional": (v.fixed + v.random) / total, "marginal": v.fixed / total}
+
+
+def icc(fit: MixedModelResult) -> dict[str, float]:
+    """The intraclass correlation (performance: ``icc(m)``): adjusted = random / (random +
+    residual), unadjusted = random / total."""
+    v = variance_components(fit)
+    total = v.fixed + v.random + v.residual
+    return {"adjusted": v.random / (v.random + v.residual), "unadjusted": v.random / total}
+
+
+def _residual_variance(fit: MixedModelResult) -> float:
+    if not fit.generalized:
+        return fit.sigma**2
+    family = getattr(fit, "family", None)
+    name, link = getattr(family, "name", ""), getattr(getattr(family, "link", None), "name", "")
+    extra = fit.extra_parameters
+    if name == "binomial" and link in _LINK_VARIANCE and extra.empty:
+        return _LINK_VARIANCE[link]
+    raise ArgumentError(
+        f"R² and the ICC are available for linear fits and binomial fits (logit, probit, "
+        f"cloglog links); not for {name} ({link})"
+    )
