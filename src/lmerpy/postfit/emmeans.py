@@ -315,16 +315,18 @@ def _rows(k: int, pairs: list[tuple[int, int]]) -> FloatArray:
 
 def _poly(k: int) -> tuple[FloatArray, list[str]]:
     """Orthogonal polynomial contrasts scaled to integers where they are (emmeans'
-    ``poly.emmc``): linear, quadratic, cubic, then degree 4, ..."""
+    ``poly.emmc``): linear, quadratic, cubic, quartic, then degree 5, ..."""
     x = np.arange(1, k + 1, dtype=np.float64)
     q, _ = np.linalg.qr(np.vander(x - x.mean(), k, increasing=True))
     W = q[:, 1:].T
     for r in range(len(W)):
         W[r] *= np.sign(W[r][-1]) or 1.0
-        scale = np.min(np.abs(W[r][np.abs(W[r]) > 1e-8]))
-        scaled = W[r] / scale
-        W[r] = np.round(scaled) if np.allclose(scaled, np.round(scaled), atol=1e-6) else scaled
-    names = ["linear", "quadratic", "cubic"] + [f"degree {d}" for d in range(4, k)]
+        W[r] /= np.min(np.abs(W[r][np.abs(W[r]) > 1e-8]))
+        for multiple in range(1, 25):
+            if np.allclose(W[r] * multiple, np.round(W[r] * multiple), atol=1e-6):
+                W[r] = np.round(W[r] * multiple)
+                break
+    names = ["linear", "quadratic", "cubic", "quartic"] + [f"degree {d}" for d in range(5, k)]
     return W, names[: k - 1]
 
 
