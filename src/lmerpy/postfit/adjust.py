@@ -23,7 +23,7 @@ ADJUSTMENTS = ("tukey", "dunnettx", "sidak", "bonferroni", "holm", "fdr", "schef
 """Accepted ``adjust`` values."""
 
 _HERMITE = np.polynomial.hermite_e.hermegauss(96)  # nodes and weights for ∫ φ(z) f(z) dz
-_LEGENDRE = np.polynomial.legendre.leggauss(64)  # nodes on (-1, 1) for the χ quantiles
+_LEGENDRE = np.polynomial.legendre.leggauss(128)  # nodes on (-1, 1) for the χ quantiles
 
 
 def adjust_p(t: FloatArray, df: FloatArray, method: str, *, n_means: int, rank: int) -> FloatArray:
