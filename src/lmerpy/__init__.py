@@ -28,6 +28,7 @@ from .lmm.deviance import DevianceFunction, make_deviance
 from .lmm.fit import lmer, refit, update
 from .lmm.result import LmerResult, make_result
 from .optimize import OptimizerRecord, optimize_deviance
+from .postfit.resample import power_sim
 from .terms import register_term_type
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "optimize_deviance",
     "parse_formula",
     "poisson",
+    "power_sim",
     "refit",
     "register_term_type",
     "restore_fit",

@@ -16,11 +16,11 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache, wraps
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["one_blas_thread", "single_blas_thread"]
+__all__ = ["blas_thread_limit", "one_blas_thread", "single_blas_thread"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,6 +31,12 @@ _depth = [0]  # blocks entered and not left: an inner block leaves the limit as 
 def _controller() -> ThreadpoolController:
     """The loaded BLAS and OpenMP libraries, found once (finding them takes ~3 ms)."""
     return ThreadpoolController()
+
+
+def blas_thread_limit(threads: int) -> Any:
+    """Limit the BLAS and OpenMP pools to ``threads`` until the returned limiter is undone
+    (a worker process keeps it for its life)."""
+    return _controller().limit(limits=threads)
 
 
 @contextmanager

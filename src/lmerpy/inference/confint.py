@@ -19,11 +19,8 @@ Row names are lme4's with ``oldNames = FALSE``: ``sd_(Intercept)|g``, ``cor_x.(I
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
 import warnings
-from collections.abc import Iterator
 from typing import cast
 
 import numpy as np
@@ -32,6 +29,7 @@ import scipy.optimize
 import scipy.stats
 from numpy.typing import NDArray
 
+from .._util.parallel import parallel_map, replicate_seeds
 from .._util.threads import single_blas_thread
 from ..errors import ArgumentError, FitError, LmerpyWarning
 from ..fitted.base import (
@@ -107,22 +105,6 @@ def _refit_values(fit: LinearFit, layout: Layout, y: FloatArray) -> FloatArray:
     return np.concatenate([values, again.solution.beta])
 
 
-def _counter(n: int, enabled: bool) -> Iterator[int]:
-    """range(n) with a progress bar: tqdm's if it is installed, else a counter on stderr."""
-    if not enabled:
-        yield from range(n)
-        return
-    try:
-        tqdm = importlib.import_module("tqdm")
-    except ImportError:
-        for i in range(n):
-            yield i
-            print(f"\rbootstrap {i + 1}/{n}", end="", file=sys.stderr, flush=True)
-        print(file=sys.stderr)
-        return
-    yield from tqdm.tqdm(range(n), desc="bootstrap", file=sys.stderr)
-
-
 def _percentile(sample: FloatArray, prob: float) -> float:
     """``boot.ci(type = "perc")``'s quantile: order statistic (R + 1)·prob, interpolated on
     the normal quantile scale between neighbours (Davison & Hinkley 1997, eq. 5.8)."""
@@ -141,16 +123,26 @@ def _percentile(sample: FloatArray, prob: float) -> float:
 
 
 def _boot_intervals(
-    fit: LinearFit, level: float, nsim: int, seed: int | np.random.Generator | None, progress: bool
+    fit: LinearFit,
+    level: float,
+    nsim: int,
+    seed: int | np.random.SeedSequence | None,
+    progress: bool,
+    n_jobs: int | None = 1,
 ) -> FloatArray:
     """Percentile intervals from ``nsim`` parametric bootstrap refits (lme4:
-    ``confint(m, method = "boot")``)."""
+    ``confint(m, method = "boot")``), each replicate from its own seed, in ``n_jobs``
+    processes."""
     if nsim < 1:
         raise ArgumentError(f"nsim must be a positive integer, not {nsim!r}")
-    rng = np.random.default_rng(seed)
     layout = layout_of(fit.devfun)
+    seeds = replicate_seeds(seed, nsim)
+
+    def replicate(i: int) -> FloatArray:
+        return _refit_values(fit, layout, fit.simulate_once(np.random.default_rng(seeds[i])))
+
     sims = np.asarray(
-        [_refit_values(fit, layout, fit.simulate_once(rng)) for _ in _counter(nsim, progress)]
+        parallel_map(replicate, nsim, n_jobs=n_jobs, progress=progress, desc="bootstrap")
     )
     probs = ((1 - level) / 2, (1 + level) / 2)
     limits = [[_percentile(sims[:, i], p) for p in probs] for i in range(sims.shape[1])]
@@ -167,8 +159,9 @@ def confint(
     level: float = 0.95,
     *,
     nsim: int = 500,
-    seed: int | np.random.Generator | None = None,
+    seed: int | np.random.SeedSequence | None = None,
     progress: bool = False,
+    n_jobs: int | None = 1,
 ) -> pd.DataFrame:
     """Confidence intervals for every parameter of a fit (lme4: ``confint.merMod``).
 
@@ -180,8 +173,10 @@ def confint(
             bootstrap percentile intervals). Case-insensitive, so lme4's ``"Wald"`` works.
         level: the confidence level, in (0, 1).
         nsim: bootstrap simulations (``"boot"`` only).
-        seed: seed or ``numpy.random.Generator`` for the bootstrap.
-        progress: show a progress bar while bootstrapping.
+        seed: seed (or ``numpy.random.SeedSequence``) of the bootstrap; each replicate
+            draws from its own child seed, so the intervals are the same for any ``n_jobs``.
+        progress: show a progress bar while bootstrapping (tqdm).
+        n_jobs: processes for the bootstrap's refits (-1: one per core), one BLAS thread each.
 
     Returns:
         A DataFrame with one row per parameter, named as lme4's ``oldNames = FALSE``
@@ -213,7 +208,7 @@ def confint(
             )
         limits = glmm_profile(cast(GeneralizedFit, fit), level)
     elif key == "boot":
-        limits = _boot_intervals(cast(LinearFit, fit), level, nsim, seed, progress)
+        limits = _boot_intervals(cast(LinearFit, fit), level, nsim, seed, progress, n_jobs)
     else:
         limits = lmm_profile(cast(LinearFit, fit), level)
     return pd.DataFrame(limits, index=parameter_names(fit), columns=_percent_labels(level))

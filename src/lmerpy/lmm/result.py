@@ -221,11 +221,18 @@ class LmerResult(PostFitMethods):
 
         return self if not self.reml else refit(self, reml=False)
 
-    def update(self, formula: str | None = None, *, reml: bool | None = None) -> LmerResult:
-        """A changed model on the same data (lme4: ``update(m, . ~ . - x)``)."""
+    def update(
+        self,
+        formula: str | None = None,
+        *,
+        reml: bool | None = None,
+        data: pd.DataFrame | None = None,
+    ) -> LmerResult:
+        """A changed model, or the same one on other data (lme4: ``update(m, . ~ . - x,
+        data = ...)``)."""
         from .fit import update
 
-        return update(self, formula, reml=reml)
+        return update(self, formula, reml=reml, data=data)
 
     def tidy(self, effects: str = "fixed", ddf: str = "satterthwaite") -> pd.DataFrame:
         """Long frames as broom.mixed's ``tidy(m, effects)``: fixed, ran_pars, ran_vals."""

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..fitted.base import MixedModelResult
 from .emmeans import EMMeans, emmeans
 from .leverage import cooks_distance, hatvalues
+from .resample import Statistic, bootstrap, influence
+from .residuals import SimulatedResiduals, simulated_residuals
 from .sandwich import vcov_robust
 from .variance import icc, r2
 
@@ -55,3 +58,35 @@ class PostFitMethods(MixedModelResult):
     def cooks_distance(self) -> pd.Series:
         """Cook's distances (lme4: ``cooks.distance(m)``)."""
         return cooks_distance(self)
+
+    def influence(
+        self, groups: str | None = None, *, n_jobs: int | None = 1, progress: bool | None = False
+    ) -> pd.DataFrame:
+        """Case deletion by group: the fixed effects without each level, and Cook's distance
+        (lme4: ``influence(m, groups)``, ``cooks.distance()``); refits in ``n_jobs``
+        processes."""
+        return influence(self, groups, n_jobs=n_jobs, progress=progress)
+
+    def bootstrap(
+        self,
+        nsim: int = 500,
+        *,
+        statistic: Statistic | None = None,
+        type: str = "parametric",
+        seed: int | np.random.SeedSequence | None = None,
+        n_jobs: int | None = 1,
+        progress: bool | None = False,
+    ) -> pd.DataFrame:
+        """Parametric or case bootstrap replicates of a statistic (lme4: ``bootMer``), in
+        ``n_jobs`` processes, the same for a seed whatever ``n_jobs``."""
+        return bootstrap(
+            self, nsim, statistic=statistic, type=type, seed=seed, n_jobs=n_jobs,
+            progress=progress,
+        )  # fmt: skip
+
+    def simulated_residuals(
+        self, nsim: int = 250, seed: int | np.random.Generator | None = None
+    ) -> SimulatedResiduals:
+        """Scaled residuals from simulations, with DHARMa's tests and plot (DHARMa:
+        ``simulateResiduals(m, n = nsim)``)."""
+        return simulated_residuals(self, nsim, seed)

@@ -69,4 +69,7 @@ rows <- c(1, 15, 100, 180)
 A <- cbind(X, Z)[rows, ]
 out$sleep_pev <- list(r_call = "sqrt(diag(A C A')) with A = [X Z][rows], C Henderson's inverse times sigma^2 (lme4 1.1-31 has no se.fit)",
   rows = rows - 1, fit = unname(predict(m_sleep)[rows]), se_fit = sqrt(diag(A %*% C %*% t(A))), sigma = sigma(m_sleep))
+inf <- influence(m_sleep, groups = "Subject")
+out$sleep_influence <- list(r_call = 'inf <- influence(m_sleep, groups = "Subject"); inf$"fixed.effects[-Subject]"; cooks.distance(inf)',
+  levels = rownames(inf$"fixed.effects[-Subject]"), fixef = tab(inf$"fixed.effects[-Subject]"), cooks = unname(as.numeric(cooks.distance(inf))))
 cat(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE))
