@@ -152,7 +152,7 @@ def power_sim(
     n_jobs: int | None = 1,
     progress: bool | None = False,
 ) -> PowerResult:
-    """Power to detect fixed effects by simulation (simr: ``fixef(m)[x] <- v;
+    """Power to detect fixed effects by simulation (R: simr's ``fixef(m)[x] <- v;
     powerSim(m, fixed(x, "t"), nsim)``).
 
     Responses are simulated from the fit with the fixed effects in ``effect`` set to the

@@ -39,7 +39,7 @@ def simulated_residuals(
     sims = np.column_stack([fit.simulate_once(rng) for _ in range(nsim)])
     y = np.asarray(fit.design.y, dtype=np.float64)
     scaled = scaled_residuals(y, sims, rng)
-    fitted = np.asarray(predict(fit), dtype=np.float64)  # the linear predictor
+    fitted = np.asarray(predict(fit, re_form="~0"), dtype=np.float64)  # population level
     if fit.generalized:
         fitted = fit.family.link.linkinv(fitted)  # type: ignore[attr-defined]
         pearson = np.asarray(fit.pearson_residuals, dtype=np.float64)  # type: ignore[attr-defined]
@@ -122,6 +122,11 @@ class SimulatedResiduals:
         ratio = observed / mean if mean > 0 else (np.inf if observed > 0 else 1.0)
         return {"ratio": ratio, "p_value": _two_sided(observed, simulated)}
 
+    @property
+    def counts(self) -> bool:
+        """Whether the response takes whole numbers only (zero inflation is then a question)."""
+        return bool(np.all(self.observed == np.round(self.observed)))
+
     def test_outliers(self) -> dict[str, float]:
         """Observations outside every simulation (residual 0 or 1) against their binomial
         expectation, 2/(nsim + 1) per observation (DHARMa: ``testOutliers``, type
@@ -134,16 +139,21 @@ class SimulatedResiduals:
         return {"outliers": float(outside), "expected": n * prob, "p_value": float(p)}
 
     def tests(self) -> pd.DataFrame:
-        """The four tests in one table: ``statistic`` and ``p_value`` per test."""
-        rows = {
-            "uniformity (KS)": self.test_uniformity()["statistic"],
-            "dispersion": self.test_dispersion()["ratio"],
-            "zero inflation": self.test_zero_inflation()["ratio"],
-            "outliers": self.test_outliers()["outliers"],
+        """The tests in one table, ``statistic`` and ``p_value`` per test: uniformity (KS D),
+        dispersion (Pearson ratio), zero inflation (ratio, for count responses) and outliers
+        (their number)."""
+        results = {
+            "uniformity (KS)": (self.test_uniformity(), "statistic"),
+            "dispersion": (self.test_dispersion(), "ratio"),
+            "outliers": (self.test_outliers(), "outliers"),
         }
-        p = [self.test_uniformity()["p_value"], self.test_dispersion()["p_value"],
-             self.test_zero_inflation()["p_value"], self.test_outliers()["p_value"]]  # fmt: skip
-        return pd.DataFrame({"statistic": list(rows.values()), "p_value": p}, index=list(rows))
+        if self.counts:
+            results["zero inflation"] = (self.test_zero_inflation(), "ratio")
+        return pd.DataFrame(
+            {"statistic": [r[k] for r, k in results.values()],
+             "p_value": [r["p_value"] for r, _ in results.values()]},
+            index=list(results),
+        )  # fmt: skip
 
     def plot(self, axes: Any = None) -> Any:
         """DHARMa's ``plot(simulateResiduals(m))``: a uniform QQ plot with the KS, dispersion
@@ -177,7 +187,7 @@ class SimulatedResiduals:
             spread.plot(
                 rank[order], _running_quantile(self.residuals.to_numpy()[order], q), color="C3"
             )
-        spread.set(xlabel="fitted (rank transformed)", ylabel="scaled residual", ylim=(0, 1),
+        spread.set(xlabel="population-level prediction (rank transformed)", ylabel="scaled residual", ylim=(0, 1),
                    title="Residuals against fitted")  # fmt: skip
         return figure
 
