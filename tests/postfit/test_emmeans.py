@@ -163,6 +163,15 @@ def test_tukey_on_other_families_becomes_sidak() -> None:
     assert res.adjust.startswith("sidak") and "sidak" in res.notes[0]
 
 
+def test_interaction_note_as_emmeans() -> None:
+    """emmeans(m, ~ recipe) on cake notes "Results may be misleading due to involvement in
+    interactions" (the corpus entry's notes); Exam's model has no interaction."""
+    ref = reference("cake_factorial")["postfit"]["emmeans"][0]["notes"]
+    assert "involvement in interactions" in (ref if isinstance(ref, str) else " ".join(ref))
+    assert "involvement in interactions" in str(fit("cake_factorial").emmeans("recipe"))
+    assert not fit("exam_factors").emmeans("schgend").notes
+
+
 def test_defaults_follow_emmeans() -> None:
     em = fit("exam_factors").emmeans("schgend")
     assert em.ddf == "kenward-roger"  # REML fit

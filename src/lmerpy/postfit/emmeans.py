@@ -16,6 +16,7 @@ from scipy import stats
 
 from ..errors import ArgumentError, ArgumentTypeError
 from ..fitted.base import MixedModelResult
+from ..formula.spec import variables_of
 from ..inference.ddf import check_ddf, linear_estimates
 from .adjust import ADJUSTMENTS, adjust_p
 from .grid import reference_grid
@@ -69,7 +70,10 @@ def emmeans(
     grid = reference_grid(fit, at)
     cells, L = grid.means(specs_list, by_list)
     averaged = [f for f in grid.factors if f not in specs_list + by_list]
-    return EMMeans(fit, specs_list, by_list, cells, L, method, type, level, averaged)
+    notes = []
+    if _interacting(fit, averaged, specs_list + by_list):
+        notes.append("NOTE: Results may be misleading due to involvement in interactions")
+    return EMMeans(fit, specs_list, by_list, cells, L, method, type, level, averaged, notes)
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class EMMeans:
     type: str
     level: float
     averaged_over: list[str]
+    notes: list[str] = field(default_factory=list)
 
     @cached_property
     def table(self) -> pd.DataFrame:
@@ -157,7 +162,7 @@ class EMMeans:
         if self.type == "response" and link is not None:
             lines.append(f"Intervals are back-transformed from the {link.name} scale")
         lines.append(f"Confidence level used: {self.level:g}")
-        return "\n".join(lines)
+        return "\n".join(lines + self.notes)
 
     def _repr_html_(self) -> str:
         return (
@@ -352,6 +357,15 @@ def _ddf_for(fit: MixedModelResult, ddf: str | None) -> str:
     if ddf is None:
         return "kenward-roger" if fit.reml else "satterthwaite"
     return check_ddf(ddf)
+
+
+def _interacting(fit: MixedModelResult, averaged: list[str], kept: list[str]) -> bool:
+    """Whether a fixed term involves both an averaged factor and a ``specs``/``by`` one."""
+    for term in fit.design.spec.fixed.terms:
+        names = {n for factor in term.factors for n in variables_of(factor)}
+        if names & set(averaged) and names & set(kept):
+            return True
+    return False
 
 
 def _link(fit: MixedModelResult) -> Any:

@@ -187,8 +187,12 @@ class SimulatedResiduals:
             spread.plot(
                 rank[order], _running_quantile(self.residuals.to_numpy()[order], q), color="C3"
             )
-        spread.set(xlabel="population-level prediction (rank transformed)", ylabel="scaled residual", ylim=(0, 1),
-                   title="Residuals against fitted")  # fmt: skip
+        spread.set(
+            xlabel="population-level prediction (rank transformed)",
+            ylabel="scaled residual",
+            ylim=(0, 1),
+            title="Residuals against fitted",
+        )
         return figure
 
 
