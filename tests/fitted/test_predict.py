@@ -58,7 +58,7 @@ def test_re_form_selects_terms() -> None:
     plate_only = fit.predict(data, re_form="~ (1 | plate)")
     expected = fit.fixef.iloc[0] + fit.ranef["plate"]["(Intercept)"].loc[data["plate"].astype(str)]
     np.testing.assert_allclose(plate_only, expected.to_numpy())
-    with pytest.raises(FormulaSemanticError, match="does not have"):
+    with pytest.raises(FormulaSemanticError, match="not \\(part of\\) a random-effect term"):
         fit.predict(data, re_form="~ (1 | nope)")
 
 
@@ -77,3 +77,27 @@ def test_simulate_reproduces_with_a_seed_and_has_the_model_variance() -> None:
     # Var(y) at Days = 0 is var(intercept) + sigma^2 = 612.10 + 654.94 (lme4's VarCorr)
     day0 = lmerpy.datasets.load("sleepstudy")["Days"].to_numpy() == 0
     assert big[day0].var() == pytest.approx(612.10 + 654.94, rel=0.15)
+
+
+def test_re_form_may_keep_part_of_a_term_as_lme4() -> None:
+    """``predict(lmer(Reaction ~ Days + (Days | Subject), sleepstudy), nd, re.form = ...)``
+    with nd = (Days 0, 5, 9; Subject 308, 309, 372), lme4 1.1-31: ``~(1|Subject)`` keeps the
+    intercept deviations alone, ``~(0 + Days|Subject)`` the slopes alone; and on Pastes'
+    ``(1 | batch/cask)``, ``re.form = ~1 | batch`` (no parentheses) the batch effects alone."""
+    sleep = lmerpy.lmer("Reaction ~ Days + (Days | Subject)", lmerpy.datasets.load("sleepstudy"))
+    nd = pd.DataFrame({"Days": [0.0, 5.0, 9.0], "Subject": ["308", "309", "372"]})
+    expected = {
+        "~(1|Subject)": [253.663655798, 263.342796568, 357.925270593],
+        "~(0 + Days|Subject)": [251.405104848, 260.643131570, 357.166877174],
+        "~(Days|Subject)": [253.663655798, 220.244393491, 369.481469281],
+    }
+    for re_form, values in expected.items():
+        np.testing.assert_allclose(sleep.predict(nd, re_form=re_form), values, rtol=2e-6)
+    pastes = lmerpy.lmer("strength ~ 1 + (1 | batch/cask)", lmerpy.datasets.load("pastes"))
+    nd2 = pd.DataFrame({"batch": ["A", "B"], "cask": ["a", "b"]})
+    np.testing.assert_allclose(
+        pastes.predict(nd2, re_form="~(1 | batch/cask)"), [62.6286646387, 57.2997301728], rtol=2e-6
+    )
+    np.testing.assert_allclose(
+        pastes.predict(nd2, re_form="~1 | batch"), [60.8539783534, 59.7808246368], rtol=2e-6
+    )

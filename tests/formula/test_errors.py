@@ -38,7 +38,7 @@ CASES = [
     ("y ~ x + foo(z)", FormulaSyntaxError, "unknown function 'foo'", 8),
     ("y ~ x + ar2(1 | g)", FormulaSyntaxError, "unknown random-effect term type 'ar2'", 8),
     ("y ~ x + ar2(1 | g)", FormulaSyntaxError, "registered term types: ar1, cs, diag, us", 8),
-    ("y ~ x | g", FormulaSemanticError, "needs parentheses: write (x | g)", 4),
+    ("y ~ x + (1 | g) | h", FormulaSemanticError, "on its own", 9),
     ("y ~ log(x | g)", FormulaSemanticError, "log() cannot hold a random-effect term", 4),
     ("y ~ x:(1 | g)", FormulaSemanticError, "on its own", 7),
     ("y ~ x - (1 | g)", FormulaSemanticError, "cannot be subtracted", 8),

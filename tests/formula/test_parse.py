@@ -139,6 +139,12 @@ CONSTRUCTS = {
     "y ~ x + ((1 | g) + (1 | h))": "y ~ 1 + x + (1 | g) + (1 | h)",
     # precedence: | binds looser than +
     "y ~ (x + 1 | g)": "y ~ 1 + (1 + x | g)",
+    # without parentheses, as lme4 reads them: the whole right-hand side is the term
+    "Yield ~ 1|Batch": "Yield ~ 1 + (1 | Batch)",
+    "y ~ x + 1 | g": "y ~ 1 + (1 + x | g)",
+    "log(y) ~ x | g": "log(y) ~ 1 + (1 + x | g)",
+    "y ~ x || g": "y ~ 1 + (1 | g) + (0 + x | g)",
+    "y ~ 1 | h/f": "y ~ 1 + (1 | f:h) + (1 | h)",
 }
 
 

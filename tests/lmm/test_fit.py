@@ -123,3 +123,17 @@ def test_warnings_point_at_the_callers_line() -> None:
     with pytest.warns(lmerpy.errors.SingularFitWarning) as record:
         lmerpy.lmer("Yield ~ 1 + (1 | Batch)", datasets.load("dyestuff2"))
     assert record[0].filename == __file__
+
+
+def test_random_term_without_parentheses_as_lme4() -> None:
+    """``lmer(Reaction ~ Days | Subject, sleepstudy)``: lme4 1.1-31 reads the whole right-hand
+    side as the term, fixed part the intercept alone: fixef 257.7622, REMLcrit 1769.845, θ
+    (0.99747210, -0.08493433, 0.45822838). ``lmer(Yield ~ 1|Batch, Dyestuff)``: REMLcrit
+    319.6543."""
+    m = lmerpy.lmer("Reaction ~ Days | Subject", lmerpy.datasets.load("sleepstudy"))
+    assert list(m.fixef.index) == ["(Intercept)"]
+    assert m.fixef.iloc[0] == pytest.approx(257.7622, abs=1e-3)
+    assert m.objective == pytest.approx(1769.845, abs=1e-3)
+    np.testing.assert_allclose(m.theta, [0.99747210, -0.08493433, 0.45822838], atol=1e-4)
+    d = lmerpy.lmer("Yield ~ 1|Batch", lmerpy.datasets.load("dyestuff"))
+    assert d.objective == pytest.approx(319.6543, abs=1e-3)

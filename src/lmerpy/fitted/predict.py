@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .base import MixedModelResult
 
 __all__ = [
+    "Chosen",
     "chosen_terms",
     "fixed_rows",
     "new_random_effects",
@@ -49,16 +50,16 @@ def predict(
     factor not seen in the fit is an error naming it, unless ``allow_new_levels`` is true,
     when its random effects are zero; it is never an error for population-level predictions.
     """
-    terms = chosen_terms(fit, re_form)
+    chosen = chosen_terms(fit, re_form)
     if newdata is None:
         frame, rows = None, fit.design.rows
         X, offset = fit.design.X, fit.design.offset
     else:
-        frame, rows = _frame(fit, newdata, terms), newdata.index
+        frame, rows = _frame(fit, newdata, [t for t, _ in chosen]), newdata.index
         X, offset = fixed_rows(fit, frame), offset_rows(fit, frame)
     eta = X @ fit.fixef.to_numpy() + (0.0 if offset is None else offset)
-    for term in terms:
-        eta = eta + _random_part(fit, term, frame, allow_new_levels)
+    for term, columns in chosen:
+        eta = eta + _random_part(fit, term, columns, frame, allow_new_levels)
     return pd.Series(eta, index=rows, name="predict")
 
 
@@ -82,28 +83,64 @@ def new_random_effects(fit: MixedModelResult, rng: np.random.Generator) -> Float
     return total
 
 
-def chosen_terms(fit: MixedModelResult, re_form: ReForm) -> list[RandomEffectsTerm]:
-    """The random terms ``re_form`` keeps (lme4's ``re.form``: None all, ``"~0"`` none)."""
+Chosen = list[tuple[RandomEffectsTerm, list[int]]]
+"""Random terms ``re_form`` keeps, each with the positions of the columns it keeps."""
+
+
+def chosen_terms(fit: MixedModelResult, re_form: ReForm) -> Chosen:
+    """The random terms ``re_form`` keeps, with their columns (lme4's ``re.form``): None all,
+    ``"~0"``/``NA``/False none, a formula the terms it names. A term of ``re_form`` may keep
+    part of a model term, as lme4 allows: ``~ (1 | Subject)`` on a ``(Days | Subject)`` model
+    keeps the intercept deviations alone; ``/`` and ``:`` expand as in a model formula."""
     terms = list(fit.design.terms)
     if re_form is None or re_form is True:
-        return terms
+        return [(t, list(range(len(t.columns)))) for t in terms]
     if re_form is False or (isinstance(re_form, str) and re_form.replace(" ", "") in {"~0", "NA"}):
         return []
     spec = parse_formula(re_form)
-    wanted = [(rt.group, tuple(map(str, rt.lhs.terms)), rt.lhs.intercept) for rt in spec.random]
-    chosen = [
-        t for t in terms if (t.spec.group, tuple(map(str, t.spec.lhs.terms)), t.spec.lhs.intercept)
-        in wanted
-    ]  # fmt: skip
-    if len(chosen) < len(wanted):
-        raise FormulaSemanticError(
-            "re_form names a random-effect term the model does not have; the model's terms: "
-            + " + ".join(str(t.spec) for t in terms),
-            re_form,
-            0,
-            len(re_form),
-        )
+    chosen: Chosen = []
+    for wanted in spec.random:
+        labels = (["(Intercept)"] if wanted.lhs.intercept else []) + [
+            str(t) for t in wanted.lhs.terms
+        ]
+        match = _matching_columns(terms, wanted.group, labels)
+        if match is None:
+            raise FormulaSemanticError(
+                f"re_form names {wanted}, which is not (part of) a random-effect term of the "
+                "model; the model's terms: " + " + ".join(str(t.spec) for t in terms),
+                re_form,
+                0,
+                len(re_form),
+            )
+        for term, columns in match:
+            known = next((c for t, c in chosen if t is term), None)
+            if known is None:
+                chosen.append((term, columns))
+            else:
+                known.extend(c for c in columns if c not in known)
     return chosen
+
+
+def _matching_columns(
+    terms: list[RandomEffectsTerm], group: tuple[str, ...], labels: list[str]
+) -> Chosen | None:
+    """The columns of the model's terms on ``group`` that ``labels`` name: a term of one
+    column per label matches label by label, any other term only as a whole."""
+    out: Chosen = []
+    left = set(labels)
+    for term in terms:
+        spec = term.spec.lhs
+        own = (["(Intercept)"] if spec.intercept else []) + [str(t) for t in spec.terms]
+        if set(term.spec.group) != set(group) or not left & set(own):
+            continue
+        if set(own) <= left:
+            out.append((term, list(range(len(term.columns)))))
+        elif len(own) == len(term.columns):  # one column per label: keep those named
+            out.append((term, [i for i, name in enumerate(own) if name in left]))
+        else:
+            continue
+        left -= set(own)
+    return out if out and not left else None
 
 
 def _frame(
@@ -153,9 +190,14 @@ def _encode(encoder: object, frame: pd.DataFrame, what: str) -> NDArray[np.float
 
 
 def _random_part(
-    fit: MixedModelResult, term: RandomEffectsTerm, frame: pd.DataFrame | None, allow_new: bool
+    fit: MixedModelResult,
+    term: RandomEffectsTerm,
+    columns: list[int],
+    frame: pd.DataFrame | None,
+    allow_new: bool,
 ) -> NDArray[np.float64]:
-    modes = fit.ranef[term.group][term.columns].to_numpy()
+    modes = np.zeros((term.factor.n_levels, len(term.columns)))
+    modes[:, columns] = fit.ranef[term.group][term.columns].to_numpy()[:, columns]
     if frame is None:
         return _term_contribution(term.lhs.values, term.factor.codes, modes)
     lhs = _encode(term.lhs.on, frame, f"the random term {term.spec}")
@@ -172,18 +214,17 @@ def _random_part(
     return _term_contribution(lhs, np.where(codes < 0, len(modes), codes), padded)
 
 
-def random_rows(
-    fit: MixedModelResult, frame: pd.DataFrame | None, terms: list[RandomEffectsTerm]
-) -> sp.csr_matrix:
-    """Z of new rows (n × q, the fit's column order) for the chosen terms only; a level the
-    fit never saw has no column (its effects are zero). ``frame=None``: the data's rows."""
+def random_rows(fit: MixedModelResult, frame: pd.DataFrame | None, chosen: Chosen) -> sp.csr_matrix:
+    """Z of new rows (n × q, the fit's column order) for the chosen terms and columns only; a
+    level the fit never saw has no column (its effects are zero). ``frame=None``: the data's
+    rows."""
     q = sum(t.factor.n_levels * len(t.columns) for t in fit.design.terms)
-    chosen = {id(t) for t in terms}
+    keep = {id(t): c for t, c in chosen}
     blocks, offset = [], 0
     n = fit.design.nobs if frame is None else len(frame)
     for term in fit.design.terms:
         k = len(term.columns)
-        if id(term) in chosen:
+        if id(term) in keep:
             if frame is None:
                 lhs, codes = term.lhs.values, term.factor.codes
             else:
@@ -191,6 +232,7 @@ def random_rows(
                 labels = _labels(frame, term.spec.group)
                 codes = pd.Index(term.factor.levels).get_indexer(labels)
             known = np.flatnonzero(codes >= 0)
+            lhs = np.where(np.isin(np.arange(k), keep[id(term)]), lhs, 0.0)
             rows = np.repeat(known, k)
             cols = offset + (codes[known, None] * k + np.arange(k)).ravel()
             blocks.append(sp.csr_matrix((lhs[known].ravel(), (rows, cols)), shape=(n, q)))

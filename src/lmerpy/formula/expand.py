@@ -103,12 +103,7 @@ class _Expander:
     def is_random(self, node: Node) -> bool:
         inner = _unparen(node)
         if isinstance(inner, BinOp) and inner.op in {"|", "||"}:
-            if not isinstance(node, Paren):
-                raise self.error(
-                    inner,
-                    f"a random-effect term needs parentheses: write ({inner})",
-                )
-            return True
+            return True  # with or without parentheses: R's | binds loosest (y ~ 1 | g)
         return isinstance(inner, Call) and bool(inner.args) and _is_bar(_unparen(inner.args[0]))
 
     def random_terms(self, node: Node) -> list[RandomTerm]:

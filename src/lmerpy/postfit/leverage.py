@@ -75,12 +75,12 @@ def predict_with_se(
     if newdata is None:
         fit._require_rows("predictions on the data")
     eta = predict(fit, newdata, re_form, allow_new_levels)
-    terms = chosen_terms(fit, re_form)
+    chosen = chosen_terms(fit, re_form)
     X = fit.design.X if newdata is None else fixed_rows(fit, newdata)
-    if terms:
+    if chosen:
         _linear(fit, "standard errors of predictions that keep the random effects")
         _M, Ainv = _system(fit, weighted=False)
-        Zl = sp.csr_matrix(random_rows(fit, newdata, terms) @ relative_factor(fit))  # type: ignore[arg-type]
+        Zl = sp.csr_matrix(random_rows(fit, newdata, chosen) @ relative_factor(fit))  # type: ignore[arg-type]
         a = sp.hstack([Zl, sp.csr_matrix(X)]).tocsr()
         variance = fit.sigma**2 * np.einsum("ij,ij->i", a @ Ainv, a.toarray())
     else:
@@ -91,7 +91,8 @@ def predict_with_se(
         spread = variance
         if interval == "prediction":
             _linear(fit, "prediction intervals")
-            dropped = [t for t in fit.design.terms if t not in terms]
+            kept = {id(t) for t, c in chosen if len(c) == len(t.columns)}
+            dropped = [t for t in fit.design.terms if id(t) not in kept]
             spread = variance + fit.sigma**2 + _random_variance(fit, newdata, dropped)
         z = stats.norm.ppf(0.5 + level / 2)
         out["lower"] = out["fit"] - z * np.sqrt(spread)
