@@ -137,3 +137,19 @@ def test_random_term_without_parentheses_as_lme4() -> None:
     np.testing.assert_allclose(m.theta, [0.99747210, -0.08493433, 0.45822838], atol=1e-4)
     d = lmerpy.lmer("Yield ~ 1|Batch", lmerpy.datasets.load("dyestuff"))
     assert d.objective == pytest.approx(319.6543, abs=1e-3)
+
+
+def test_logical_covariates_are_factors_as_in_r() -> None:
+    """``d$wk <- d$Days > 4; lmer(Reaction ~ wk + I(Days > 3) + (1|Subject), d)`` (lme4
+    1.1-31): fixef (Intercept) 267.3753680556, wkTRUE 36.7361822222, I(Days > 3)TRUE
+    21.2740541667; REMLcrit 1801.92739371; predict at (wk TRUE, Days 5) and (FALSE, 1), Subject
+    308: 365.667873185, 307.657636796."""
+    d = lmerpy.datasets.load("sleepstudy")
+    d["wk"] = d["Days"] > 4
+    m = lmerpy.lmer("Reaction ~ wk + I(Days > 3) + (1|Subject)", d)
+    assert list(m.fixef.index) == ["(Intercept)", "wkTRUE", "I(Days > 3)TRUE"]
+    np.testing.assert_allclose(m.fixef, [267.3753680556, 36.7361822222, 21.2740541667], rtol=1e-6)
+    assert m.objective == pytest.approx(1801.92739371, abs=1e-4)
+    nd = pd.DataFrame({"wk": [True, False], "Days": [5.0, 1.0], "Subject": ["308", "308"]})
+    np.testing.assert_allclose(m.predict(nd), [365.667873185, 307.657636796], rtol=1e-6)
+    assert list(m.emmeans("wk").table["wk"]) == ["FALSE", "TRUE"]

@@ -61,7 +61,7 @@ def model_matrix(terms: LinearTerms, data: pd.DataFrame) -> ModelMatrix:
     plain = _plain_columns(terms, data)
     if plain is not None:  # (1 | g), Days: no need to ask formulaic
         return ModelMatrix(_plain(plain, data), plain, None)
-    codes = [" : ".join(expression_code(f) for f in t.factors) for t in terms.terms]
+    codes = [" : ".join(_factor_code(f, data) for f in t.factors) for t in terms.terms]
     text = " + ".join(["1" if terms.intercept else "0", *codes])
     matrix = Formula(text, _ordering="none").get_model_matrix(
         data, na_action="raise", context=_CONTEXT
@@ -84,6 +84,24 @@ def _plain_columns(terms: LinearTerms, data: pd.DataFrame) -> list[str] | None:
             return None
         columns.append(factor.name)
     return columns
+
+
+def _factor_code(node: Node, data: pd.DataFrame) -> str:
+    """A factor's code; a logical one (a logical column, a comparison in ``I()``) is coded as
+    R codes it, a factor with levels FALSE and TRUE (columns ``wkTRUE``, ``I(x > 3)TRUE``)."""
+    code = expression_code(node)
+    return f"C({code}, levels=[False, True])" if _is_logical(node, data) else code
+
+
+def _is_logical(node: Node, data: pd.DataFrame) -> bool:
+    inner = node.inner if isinstance(node, Paren) else node
+    if isinstance(inner, Name):
+        return inner.name in data and pd.api.types.is_bool_dtype(data[inner.name])
+    if isinstance(inner, Call) and inner.func == "I" and inner.args:
+        arg = inner.args[0]
+        arg = arg.inner if isinstance(arg, Paren) else arg
+        return isinstance(arg, BinOp) and arg.op in {"==", "!=", "<", ">", "<=", ">="}
+    return False
 
 
 def _plain(columns: list[str], data: pd.DataFrame) -> NDArray[np.float64]:
@@ -195,7 +213,7 @@ def _bracket_end(rest: str, later: list[str]) -> int:
 
 def _level(inside: str) -> str:
     if inside.startswith("T."):
-        return inside[2:]
+        return {"True": "TRUE", "False": "FALSE"}.get(inside[2:], inside[2:])
     if inside[:2] in {"S.", "H.", "P.", "D."}:  # numbered later, as R numbers them
         return "\0" + inside
     return inside
