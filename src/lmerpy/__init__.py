@@ -13,7 +13,7 @@ from .data.passes import cross_products, scan
 from .data.schema import Schema
 from .design import Design, lformula
 from .design.checks import Checks
-from .formula import ModelSpec, parse_formula
+from .formula import ModelSpec, parse_formula, register_function
 from .glmm.family import Family, binomial, gamma, gaussian, inverse_gaussian, poisson
 from .glmm.fit import fit_glmm, glformula, glmer
 from .glmm.pirls import GlmmDeviance
@@ -70,6 +70,7 @@ __all__ = [
     "poisson",
     "power_sim",
     "refit",
+    "register_function",
     "register_term_type",
     "restore_fit",
     "save_fit",

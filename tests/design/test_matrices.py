@@ -76,11 +76,13 @@ def test_new_data_are_encoded_as_the_original() -> None:
         ("y ~ `days of sleep`", "`days of sleep`"),
         ("y ~ `_x`", "`_x`"),
         ("y ~ log.dose", "`log.dose`"),
-        ("y ~ I(x^2)", "I((x ** 2.0))"),
-        ("y ~ log(x, base = 2)", "I(log(x) / log(2.0))"),
-        ("y ~ poly(x, 3, raw = TRUE)", "poly(x, degree=3, raw=True)"),
-        ("y ~ factor(x)", "C(x)"),
-        ("y ~ C(f, contr.helmert)", "C(f, contr.helmert)"),
+        ("y ~ I(x^2)", "_lmerpy_I((x ** 2.0))"),
+        ("y ~ log(x, base = 2)", "_lmerpy_I(_lmerpy_log(x) / _lmerpy_log(2.0))"),
+        ("y ~ poly(x, 3, raw = TRUE)", "_lmerpy_poly(x, degree=3, raw=True)"),
+        ("y ~ factor(x)", "_lmerpy_C(x)"),
+        ("y ~ C(f, contr.helmert)", "_lmerpy_C(f, _lmerpy_contr.helmert)"),
+        ("y ~ pmin(x, 3)", "_lmerpy_pmin(x, 3.0)"),
+        ("y ~ relevel(f, ref = 'b')", "_lmerpy_relevel(f, ref='b')"),
     ],
 )
 def test_formulaic_code_is_generated_from_the_ast(formula: str, code: str) -> None:

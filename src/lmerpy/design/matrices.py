@@ -17,24 +17,31 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula
 from formulaic import ModelSpec as FormulaicSpec
+from formulaic.transforms import TRANSFORMS
 from numpy.typing import NDArray
 
 from ..errors import ArgumentTypeError
 from ..formula.ast import BinOp, Call, Name, Node, Number, Paren, String, UnaryOp
-from ..formula.functions import CONTRASTS
+from ..formula.functions import CONTRASTS, implementations
 from ..formula.spec import LinearTerms
 
-__all__ = ["ModelMatrix", "evaluate", "expression_code", "model_matrix"]
+__all__ = ["ALIAS", "ModelMatrix", "evaluate", "expression_code", "model_matrix"]
 
-# Functions formulaic does not provide under lmerpy's names.
-_CONTEXT: dict[str, Any] = {
-    "sqrt": np.sqrt,
-    "abs": np.abs,
-    "log1p": np.log1p,
-    "expm1": np.expm1,
-    "log2": np.log2,
-    "log10": np.log10,
-}
+ALIAS = "_lmerpy_"
+"""Every function reaches formulaic under this prefix, so that a data column named like a
+function (a column ``I`` or ``log``) never shadows it: R tells a call from a name, and so
+must lmerpy."""
+
+
+def _context() -> dict[str, Any]:
+    """The functions generated code may call, by their aliases: formulaic's transforms for
+    ``I``, ``C``, ``poly``, ``scale``, NumPy's mathematics, and the registered functions."""
+    builtin = {"I": TRANSFORMS["I"], "C": TRANSFORMS["C"], "contr": TRANSFORMS["contr"],
+               "poly": TRANSFORMS["poly"], "scale": TRANSFORMS["scale"], "log": np.log,
+               "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs, "log1p": np.log1p,
+               "expm1": np.expm1, "log2": np.log2, "log10": np.log10}  # fmt: skip
+    functions = {**builtin, **implementations()}
+    return {ALIAS + name.replace(".", "_"): fn for name, fn in functions.items()}
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ class ModelMatrix:
         """The same encoding applied to new data."""
         if self.spec is None:
             return _plain(self.columns, data)
-        matrix = self.spec.get_model_matrix(data, na_action="ignore")
+        matrix = self.spec.get_model_matrix(data, na_action="ignore", context=_context())
         return np.asarray(matrix, dtype=np.float64).reshape(len(data), -1)
 
 
@@ -64,7 +71,7 @@ def model_matrix(terms: LinearTerms, data: pd.DataFrame) -> ModelMatrix:
     codes = [" : ".join(_factor_code(f, data) for f in t.factors) for t in terms.terms]
     text = " + ".join(["1" if terms.intercept else "0", *codes])
     matrix = Formula(text, _ordering="none").get_model_matrix(
-        data, na_action="raise", context=_CONTEXT
+        data, na_action="raise", context=_context()
     )
     columns = _lme4_names(matrix.model_spec, terms)
     values = np.asarray(matrix, dtype=np.float64).reshape(len(data), len(columns))
@@ -90,7 +97,7 @@ def _factor_code(node: Node, data: pd.DataFrame) -> str:
     """A factor's code; a logical one (a logical column, a comparison in ``I()``) is coded as
     R codes it, a factor with levels FALSE and TRUE (columns ``wkTRUE``, ``I(x > 3)TRUE``)."""
     code = expression_code(node)
-    return f"C({code}, levels=[False, True])" if _is_logical(node, data) else code
+    return f"{ALIAS}C({code}, levels=[False, True])" if _is_logical(node, data) else code
 
 
 def _is_logical(node: Node, data: pd.DataFrame) -> bool:
@@ -118,7 +125,7 @@ def evaluate(node: Node, data: pd.DataFrame) -> NDArray[np.float64]:
     code = expression_code(node)
     if isinstance(node, BinOp | UnaryOp | Paren):  # arithmetic, not formula operators
         code = f"I({code})"
-    matrix = Formula(f"0 + {code}").get_model_matrix(data, na_action="ignore", context=_CONTEXT)
+    matrix = Formula(f"0 + {code}").get_model_matrix(data, na_action="ignore", context=_context())
     values = np.asarray(matrix, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != 1:
         raise ArgumentTypeError(f"{node} is not a single numeric column")
@@ -147,25 +154,35 @@ def expression_code(node: Node) -> str:
 def _call_code(call: Call) -> str:
     arg = expression_code(call.args[0])
     kwargs = {k: v for k, v in call.kwargs}
+    a = ALIAS
     if call.func in {"factor", "as.factor"} or (call.func == "C" and len(call.args) == 1):
-        return f"C({arg})"
+        return f"{a}C({arg})"
     if call.func == "C":
         contrast = call.args[1]
         assert isinstance(contrast, Name)
-        return f"C({arg}, contr.{CONTRASTS[contrast.name]})"
+        return f"{a}C({arg}, {a}contr.{CONTRASTS[contrast.name]})"
     if call.func == "I":
-        return f"I({arg})"
+        return f"{a}I({arg})"
     if call.func == "log" and "base" in kwargs:
-        return f"I(log({arg}) / log({expression_code(kwargs['base'])}))"
+        return f"{a}I({a}log({arg}) / {a}log({expression_code(kwargs['base'])}))"
     if call.func == "poly":
         degree = expression_code(call.args[1]) if len(call.args) > 1 else "1"
         raw = _flag(kwargs.get("raw"), default=False)
-        return f"poly({arg}, degree={int(float(degree))}, raw={raw})"
+        return f"{a}poly({arg}, degree={int(float(degree))}, raw={raw})"
     if call.func == "scale":
         center = _flag(kwargs.get("center"), default=True)
         scale = _flag(kwargs.get("scale"), default=True)
-        return f"scale({arg}, center={center}, scale={scale})"
-    return f"{call.func}({arg})"
+        return f"{a}scale({arg}, center={center}, scale={scale})"
+    rest = [_argument_code(x) for x in call.args[1:]]
+    rest += [f"{k}={_argument_code(v)}" for k, v in call.kwargs]
+    return f"{a}{call.func.replace('.', '_')}({', '.join([arg, *rest])})"
+
+
+def _argument_code(node: Node) -> str:
+    """An argument of a registered function: literals as Python literals (TRUE -> True)."""
+    if isinstance(node, Name) and node.name in {"TRUE", "FALSE"}:
+        return str(node.name == "TRUE")
+    return expression_code(node)
 
 
 def _flag(node: Node | None, default: bool) -> bool:
@@ -197,6 +214,8 @@ def _rename(column: str, factors: list[str], labels: list[str]) -> str:
         if rest.startswith("["):
             end = _bracket_end(rest, factors[i + 1 :])
             suffix = _level(rest[1:end])
+            if fexpr.startswith(f"{ALIAS}poly(") and "raw=True" in fexpr and suffix.isdigit():
+                suffix = str(int(suffix) + 1)  # formulaic numbers raw powers from 0, R from 1
             rest = rest[end + 1 :]
         pieces.append(label + suffix)
         rest = rest.removeprefix(":")

@@ -339,18 +339,24 @@ class _Expander:
 
     def literal_arg(self, call: Call, kind: str, arg: Node) -> None:
         if kind == "degree":
-            value = self.literal_of_kind(arg, "number")
+            value = float(self.literal_of_kind(arg, "number"))
             if value != int(value) or not 1 <= value <= MAX_POLY_DEGREE:
                 raise self.error(
                     arg,
                     f"the degree of poly() must be a whole number from 1 to {MAX_POLY_DEGREE}",
                     FormulaLimitError if value > MAX_POLY_DEGREE else FormulaSemanticError,
                 )
+        elif kind in ("number", "bool", "string"):
+            self.literal_of_kind(arg, kind)
         elif not (isinstance(arg, Name) and arg.name in CONTRASTS):
             raise self.error(arg, "the contrast must be one of " + ", ".join(CONTRASTS))
 
-    def literal_of_kind(self, node: Node, kind: str) -> float:
+    def literal_of_kind(self, node: Node, kind: str) -> float | str:
         value = self.literal(node)
+        if kind == "string":
+            if not isinstance(value, str):
+                raise self.error(node, "expected a string here")
+            return value
         ok = isinstance(value, bool) if kind == "bool" else isinstance(value, float | int)
         if not ok or (kind == "number" and isinstance(value, bool)):
             raise self.error(node, f"expected a {'TRUE/FALSE' if kind == 'bool' else kind} here")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .ast import BinOp, Call, Literal, Name, Node, Paren, UnaryOp
+from .functions import FUNCTIONS
 
 __all__ = ["LinearTerms", "ModelSpec", "RandomTerm", "Term"]
 
@@ -142,9 +143,12 @@ def variables_of(node: Node) -> list[str]:
     while stack:
         n = stack.pop()
         if isinstance(n, Name):
-            out.append(n.name)
+            if n.name not in {"TRUE", "FALSE"}:
+                out.append(n.name)
         elif isinstance(n, Call):
-            stack.extend(reversed(n.args[:1] if n.func in {"poly", "C"} else n.args))
+            rule = FUNCTIONS.get(n.func)
+            literal = n.func in {"poly", "C"} or (rule is not None and bool(rule.literal_args))
+            stack.extend(reversed(n.args[:1] if literal else n.args))
         elif isinstance(n, BinOp):
             stack.extend([n.right, n.left])
         elif isinstance(n, UnaryOp | Paren):
