@@ -3,7 +3,8 @@
 for the stateful ones, ``predict(m, data.frame(Days = c(2.5, 7), Subject = "308"), re.form =
 NA)`` (new data encoded with the training knots or breaks). ``d`` is sleepstudy with
 ``g <- ifelse(Days > 4, "hi", "lo")``, ``h <- ifelse(Days %% 2 == 0, "e", "o")``, and for the
-shadowing case ``I <- (row - 1) %% 3``."""
+shadowing case ``I <- (row - 1) %% 3``. The ``sin`` case's predictions are at Days 1 and 3;
+``pi`` is R's constant (no column of that name)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ CASES = {
     "Reaction ~ poly(Days, 2, raw = TRUE) + (1|Subject)": (
         {"(Intercept)": 255.449372777778, "poly(Days, 2, raw = TRUE)1": 7.434085012626,
          "poly(Days, 2, raw = TRUE)2": 0.337022327441}, None, None),
+    "Reaction ~ sin(2 * pi * Days / 7) + (1|Subject)": (
+        {"(Intercept)": 298.543861863308, "sin(2 * pi * Days/7)": -0.204753119586},
+        1899.35278078, [298.383779428, 298.455022814]),
     "Reaction ~ I(Days^2) + I + (1 | Subject)": (
         {"(Intercept)": 266.03503950839, "I(Days^2)": 1.10254595574, "I": 1.05029241958},
         1791.89540456, None),
@@ -71,7 +75,8 @@ def test_matches_r(formula: str) -> None:
     if crit is not None:
         assert m.objective == pytest.approx(crit, abs=1e-4)
     if predicted is not None:
-        nd = pd.DataFrame({"Days": [2.5, 7.0], "Subject": ["308", "308"]})
+        days = [1.0, 3.0] if "pi" in formula else [2.5, 7.0]
+        nd = pd.DataFrame({"Days": days, "Subject": ["308", "308"]})
         np.testing.assert_allclose(m.predict(nd, re_form="~0"), predicted, rtol=1e-8)
 
 

@@ -78,7 +78,7 @@ CONSTRUCTS = {
     "y ~ I(x**2)": "y ~ 1 + I(x^2)",
     "y ~ x + I(x^2) + I(x^3)": "y ~ 1 + x + I(x^2) + I(x^3)",
     "y ~ I(x * z)": "y ~ 1 + I(x * z)",
-    "y ~ I((x + z) / 2)": "y ~ 1 + I((x + z) / 2)",
+    "y ~ I((x + z) / 2)": "y ~ 1 + I((x + z)/2)",
     "y ~ I(-x)": "y ~ 1 + I(-x)",
     "y ~ I(x^-1)": "y ~ 1 + I(x^-1)",
     "y ~ I(x > 3)": "y ~ 1 + I(x > 3)",
@@ -95,7 +95,7 @@ CONSTRUCTS = {
     "y ~ x + offset(o)": "y ~ 1 + x + offset(o)",
     "y ~ x + offset(log(exposure))": "y ~ 1 + x + offset(log(exposure))",
     "log(y) ~ x": "log(y) ~ 1 + x",
-    "I(y / 100) ~ x": "I(y / 100) ~ 1 + x",
+    "I(y / 100) ~ x": "I(y/100) ~ 1 + x",
     "cbind(s, f) ~ x": "cbind(s, f) ~ 1 + x",
     # names
     "`days of sleep` ~ `my var` + x": "`days of sleep` ~ 1 + `my var` + x",

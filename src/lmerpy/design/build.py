@@ -29,6 +29,7 @@ from ..errors import (
 )
 from ..formula import LinearTerms, ModelSpec, RandomTerm, parse_formula
 from ..formula.ast import Call
+from ..formula.spec import with_constants
 from ..terms import get_term_type
 from .checks import Checks, Rows, run_checks
 from .design import MAX_MAGNITUDE, RANK_TOLERANCE, Design, RandomEffectsTerm
@@ -111,6 +112,7 @@ def build_design(
             spec.formula,
             len(spec.formula),
         )
+    data = with_constants(spec.variables, data)
     check_columns(spec, data)
     messages: list[str] = []
     frame, prior, dropped = complete_cases(spec, data, weights, messages)

@@ -16,7 +16,7 @@ from ..design.grouping import level_labels
 from ..design.matrices import evaluate
 from ..errors import DataError, FormulaSemanticError, MissingColumnError
 from ..formula import parse_formula
-from ..formula.spec import variables_of
+from ..formula.spec import variables_of, with_constants
 
 if TYPE_CHECKING:
     from .base import MixedModelResult
@@ -154,6 +154,7 @@ def _frame(
     for term in terms:
         names |= {n for t in term.spec.lhs.terms for f in t.factors for n in variables_of(f)}
         names |= set(term.spec.group)
+    newdata = with_constants(sorted(names), newdata)
     missing = sorted(names - set(map(str, newdata.columns)))
     if missing:
         raise MissingColumnError(

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 # Binary operators printed without surrounding spaces, as R's deparse does.
-_TIGHT = {"^", ":"}
+_TIGHT = {"^", ":", "/"}  # R deparses these without spaces: I(x/2), I(x^2), a:b
 
 Literal: TypeAlias = float | int | str | bool
 

@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
+import pandas as pd
 
 from .ast import BinOp, Call, Literal, Name, Node, Paren, UnaryOp
 from .functions import FUNCTIONS
@@ -134,6 +137,17 @@ class ModelSpec:
         for rt in self.random:
             names.update(dict.fromkeys(rt.group))
         return list(names)
+
+
+CONSTANTS = {"pi": math.pi}
+"""Names R knows as constants: a formula may use them where the data have no such column (a
+column of that name wins, as in R)."""
+
+
+def with_constants(names: list[str], data: pd.DataFrame) -> pd.DataFrame:
+    """``data`` with a column for each constant among ``names`` that it lacks."""
+    missing = {k: v for k, v in CONSTANTS.items() if k in names and k not in data.columns}
+    return data.assign(**missing) if missing else data
 
 
 def variables_of(node: Node) -> list[str]:
