@@ -16,6 +16,7 @@ from .design.checks import Checks
 from .formula import ModelSpec, parse_formula, register_function
 from .glmm.family import Family, binomial, gamma, gaussian, inverse_gaussian, poisson
 from .glmm.fit import fit_glmm, glformula, glmer
+from .glmm.irls import GlmResult, glm
 from .glmm.pirls import GlmmDeviance
 from .glmm.result import GlmerResult
 from .inference.lrt import anova
@@ -37,6 +38,7 @@ __all__ = [
     "Design",
     "DevianceFunction",
     "Family",
+    "GlmResult",
     "GlmerResult",
     "GlmmDeviance",
     "Level1Intervals",
@@ -56,6 +58,7 @@ __all__ = [
     "gamma",
     "gaussian",
     "glformula",
+    "glm",
     "glmer",
     "inverse_gaussian",
     "level1_intervals",

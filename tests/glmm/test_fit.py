@@ -386,3 +386,37 @@ def test_hessian_standard_errors_of_a_poisson_model_match_lme4_and_glmmtmb() -> 
         "TICKS ~ YEAR + (1 | BROOD)", lmerpy.datasets.read_csv(path), family="poisson"
     )
     np.testing.assert_allclose(np.diag(fit.vcov), [0.05539064, 0.09620398, 0.11271715], rtol=1e-3)
+
+
+def test_glm_and_the_test_of_the_random_effects_match_r() -> None:
+    """``g0 <- glm(cbind(incidence, size - incidence) ~ period, cbpp, family = binomial)``:
+    coef -1.26902348937, -1.17076272514, -1.30140533386, -1.78227863534; SEs 0.144919762429,
+    0.291467787719, 0.312881171641, 0.413056442968; logLik -99.0291994894; deviance
+    114.101691441. ``anova(g1, g0)`` with g1 the glmer fit with ``(1 | herd)``: Chisq
+    14.00527 on 1 df, p 0.00018230 (lme4 1.1-31 at its default tolerances, 5.7e-4 short of the
+    optimum in -2 logLik, hence the 1e-3 tolerance). ``glm(TICKS ~ YEAR, grouseticks,
+    poisson)``: logLik -2740.19193467."""
+    cbpp = lmerpy.datasets.load("cbpp")
+    g0 = lmerpy.glm("cbind(incidence, size - incidence) ~ period", cbpp, "binomial")
+    np.testing.assert_allclose(
+        g0.fixef, [-1.26902348937, -1.17076272514, -1.30140533386, -1.78227863534], rtol=1e-7
+    )
+    np.testing.assert_allclose(
+        np.sqrt(np.diag(g0.vcov)),
+        [0.144919762429, 0.291467787719, 0.312881171641, 0.413056442968],
+        rtol=1e-6,
+    )
+    assert g0.loglik == pytest.approx(-99.0291994894, abs=1e-7)
+    assert g0.deviance == pytest.approx(114.101691441, abs=1e-6)
+    g1 = lmerpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, "binomial")
+    for pair in ((g1, g0), (g0, g1)):
+        with pytest.warns(lmerpy.errors.LmerpyWarning, match="boundary"):
+            table = lmerpy.anova(*pair)
+        assert table["Chisq"].iloc[1] == pytest.approx(14.00527, abs=1e-3)
+        assert table["Pr(>Chisq)"].iloc[1] == pytest.approx(0.00018230, rel=1e-3)
+        assert "conservative" in table.attrs["notes"][0]
+    path = Path(__file__).parents[1] / "reference" / "postfit" / "data" / "grouseticks.csv"
+    p0 = lmerpy.glm("TICKS ~ YEAR", lmerpy.datasets.read_csv(path), "poisson")
+    assert p0.loglik == pytest.approx(-2740.19193467, abs=1e-6)
+    with pytest.raises(lmerpy.errors.FormulaSemanticError, match=r"use lmerpy\.glmer"):
+        lmerpy.glm("y ~ x + (1 | g)", cbpp, "binomial")

@@ -95,9 +95,11 @@ def build_design(
     checks: Checks | None = None,
     response: Response = _gaussian_response,
     generalized: bool = False,
+    random: bool = True,
 ) -> Design:
     """``lformula`` with its response step replaced (``glformula`` builds on it);
-    ``generalized`` runs the data checks as lme4's ``glmerControl`` sets them."""
+    ``generalized`` runs the data checks as lme4's ``glmerControl`` sets them; with
+    ``random=False`` the formula has no random terms (``lmerpy.glm``)."""
     spec = formula if isinstance(formula, ModelSpec) else parse_formula(formula)
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
@@ -105,7 +107,14 @@ def build_design(
         raise FormulaSemanticError(
             "the formula has no response: write 'response ~ ...'", spec.formula, 0
         )
-    if not spec.random:
+    if spec.random and not random:
+        raise FormulaSemanticError(
+            "this model takes no random-effect terms: use lmerpy.glmer for them",
+            spec.formula,
+            spec.random[0].start,
+            spec.random[0].end,
+        )
+    if random and not spec.random:
         raise FormulaSemanticError(
             "no random-effect terms in the formula: add one such as (1 | g), "
             "or use ordinary least squares for a model without them",

@@ -139,15 +139,18 @@ def glformula(
     *,
     weights: ArrayLike | str | None = None,
     checks: Checks | None = None,
+    random: bool = True,
 ) -> tuple[Design, FloatArray]:
     """The design of a generalized model and the binomial trials per row (lme4:
     ``glFormula``). For ``cbind(s, f)`` the response becomes s / (s + f) and the prior
-    weights are multiplied by the trials s + f, as R's binomial family does."""
+    weights are multiplied by the trials s + f, as R's binomial family does. ``random=False``:
+    a model without random terms (``lmerpy.glm``)."""
     fam = get_family(family)
     response = _Response(fam)
     design = build_design(
-        formula, data, weights=weights, checks=checks, response=response, generalized=True
-    )
+        formula, data, weights=weights, checks=checks, response=response, generalized=True,
+        random=random,
+    )  # fmt: skip
     trials = response.trials if response.trials is not None else np.ones(design.nobs)
     _check_separation(design, fam)
     return design, trials

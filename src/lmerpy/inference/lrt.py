@@ -3,22 +3,49 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..design import Design
 from ..errors import ArgumentError, DataError, LmerpyWarning, warn
-from ..fitted.base import MixedModelResult as Fit
 
 __all__ = ["anova"]
+
+
+class Fit(Protocol):
+    """What a likelihood-ratio test reads of a fit: a mixed model, or ``lmerpy.glm``'s."""
+
+    @property
+    def design(self) -> Design: ...
+    @property
+    def npar(self) -> int: ...
+    @property
+    def loglik(self) -> float: ...
+    @property
+    def aic(self) -> float: ...
+    @property
+    def bic(self) -> float: ...
+    @property
+    def reml(self) -> bool: ...
+    def refit_ml(self) -> Any: ...
+
+
+BOUNDARY_NOTE = (
+    "the test of a variance at zero lies on the boundary of its range: the chi-square "
+    "p-value is conservative (for one variance, about twice the exact one; Self & Liang 1987)"
+)
 
 COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
 
 
 def anova(*fits: Fit, names: list[str] | None = None, refit: bool = True) -> pd.DataFrame:
     """lme4's likelihood-ratio table for nested models fitted to the same data (linear,
-    or generalized with the same family; ``deviance`` is -2 logLik, as lme4 prints it).
+    or generalized with the same family; ``deviance`` is -2 logLik, as lme4 prints it). A
+    ``lmerpy.glm`` fit may be one of them, to test a glmer fit's random effects; a test of
+    variances at zero warns that its p-value is conservative (``table.attrs["notes"]``).
 
     REML fits are refitted by maximum likelihood first (lme4's "refitting model(s) with
     ML (instead of REML)"), unless ``refit=False``. Rows are sorted by the number of
@@ -52,7 +79,16 @@ def anova(*fits: Fit, names: list[str] | None = None, refit: bool = True) -> pd.
     table["Chisq"] = np.r_[np.nan, chisq]
     table["Df"] = np.r_[np.nan, df]
     table["Pr(>Chisq)"] = np.r_[np.nan, stats.chi2.sf(chisq, df)]
+    if any(_tests_a_variance(a, b) for a, b in itertools.pairwise(ranked)):
+        warn(BOUNDARY_NOTE, LmerpyWarning)
+        table.attrs["notes"] = [BOUNDARY_NOTE]
     return table
+
+
+def _tests_a_variance(small: Fit, large: Fit) -> bool:
+    """Whether the larger model has random effects the smaller lacks."""
+    have = {(t.group, c) for t in small.design.terms for c in t.columns}
+    return any((t.group, c) not in have for t in large.design.terms for c in t.columns)
 
 
 NESTED_FAMILIES = {"nbinom1": "poisson", "nbinom2": "poisson", "betabinomial": "binomial"}
