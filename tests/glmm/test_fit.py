@@ -420,3 +420,16 @@ def test_glm_and_the_test_of_the_random_effects_match_r() -> None:
     assert p0.loglik == pytest.approx(-2740.19193467, abs=1e-6)
     with pytest.raises(lmerpy.errors.FormulaSemanticError, match=r"use lmerpy\.glmer"):
         lmerpy.glm("y ~ x + (1 | g)", cbpp, "binomial")
+
+
+def test_variances_at_zero_are_reached_as_lme4() -> None:
+    """A binomial model whose three variances are zero at the optimum (simulated without
+    random effects, tests/reference/glmer/boundary_binomial.csv): ``glmer(y ~ x + (1 | ID) +
+    (1 | School/Rank), d, binomial)`` in lme4 1.1-31 gives θ = (3.0e-8, 0, 0), -2 logLik
+    342.096053574, fixef 0.0934987674201, 0.8271514711653. lmerpy once stopped at θ ≈ 3.5e-5
+    with -2 logLik 4e-5 higher (PIRLS returned modes a warm start had left)."""
+    path = Path(__file__).parents[1] / "reference" / "glmer" / "boundary_binomial.csv"
+    fit = lmerpy.glmer("y ~ x + (1 | ID) + (1 | School/Rank)", pd.read_csv(path), "binomial")
+    assert fit.objective <= 342.096053574 + 1e-7
+    np.testing.assert_allclose(fit.theta, 0.0, atol=1e-4)
+    np.testing.assert_allclose(fit.fixef, [0.0934987674201, 0.8271514711653], atol=1e-4)

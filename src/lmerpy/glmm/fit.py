@@ -207,6 +207,7 @@ def fit_glmm(devfun: GlmmDeviance, *, fast: bool = False, use_hessian: bool = Tr
         xtol=STAGE2_XTOL,
         ftol=STAGE2_FTOL,
     )
+    stage = _try_edges(scaled, stage, k)
     record = dataclasses.replace(
         stage, initial=origin + scale * stage.initial, final=origin + scale * stage.final
     )
@@ -220,6 +221,42 @@ def fit_glmm(devfun: GlmmDeviance, *, fast: bool = False, use_hessian: bool = Tr
     finally:
         devfun.eta_tol = ETA_TOL
     return _result(devfun, record, nagq, gradient / scale, H / np.outer(scale, scale))
+
+
+EDGE_STEP_BOBYQA = 0.05  # the second search's first step (scaled units): it starts close
+EDGE_THETA = 0.05
+"""θ components on a lower bound of 0 and below this are tried at 0 once the search ends."""
+
+
+def _try_edges(f: Callable[[FloatArray], float], stage: OptimizerRecord, k: int) -> OptimizerRecord:
+    """Variances at zero: BOBYQA's trust region shrinks before it reaches a bound the deviance
+    is flat against (a scalar term's deviance is even in θ), and stops at θ ≈ 1e-4 where lme4
+    reports 0. Put the small θ at zero, together and then one by one, and search again from
+    there (β moves with them); keep the result only where the deviance is no worse, so the
+    optimum never gets worse."""
+    x, fx = np.asarray(stage.final, dtype=np.float64), float(stage.f_final)
+    lower = np.asarray(stage.lower, dtype=np.float64)
+    small = [i for i in range(k) if lower[i] == 0 and 0 < x[i] < EDGE_THETA]
+    if not small:
+        return stage
+    trials = [small] + ([[i] for i in sorted(small, key=lambda i: x[i])] if len(small) > 1 else [])
+    for group in trials:
+        start = x.copy()
+        start[group] = 0.0
+        again = optimize_deviance(f, lower=stage.lower, upper=stage.upper, start=start,
+                                  initial_step=np.full(len(x), EDGE_STEP_BOBYQA),
+                                  xtol=STAGE2_XTOL, ftol=STAGE2_FTOL)  # fmt: skip
+        best, value = (
+            (again.final, again.f_final) if again.f_final <= f(start) else (start, f(start))
+        )
+        if value <= fx:
+            messages = (*stage.messages, f"variance parameter(s) {', '.join(str(i + 1) for i in group)} "
+                        "moved to the boundary, where the deviance is no worse")  # fmt: skip
+            return dataclasses.replace(
+                stage, final=np.asarray(best, dtype=np.float64), f_final=float(value),
+                evaluations=stage.evaluations + again.evaluations, messages=messages,
+            )  # fmt: skip
+    return stage
 
 
 def derivatives(
