@@ -246,12 +246,14 @@ def _try_edges(f: Callable[[FloatArray], float], stage: OptimizerRecord, k: int)
         again = optimize_deviance(f, lower=stage.lower, upper=stage.upper, start=start,
                                   initial_step=np.full(len(x), EDGE_STEP_BOBYQA),
                                   xtol=STAGE2_XTOL, ftol=STAGE2_FTOL)  # fmt: skip
+        at_start = f(start)
         best, value = (
-            (again.final, again.f_final) if again.f_final <= f(start) else (start, f(start))
+            (again.final, again.f_final) if again.f_final <= at_start else (start, at_start)
         )
         if value <= fx:
-            messages = (*stage.messages, f"variance parameter(s) {', '.join(str(i + 1) for i in group)} "
-                        "moved to the boundary, where the deviance is no worse")  # fmt: skip
+            which = ", ".join(str(i + 1) for i in group)
+            note = f"variance parameter(s) {which} moved to the boundary: the deviance is no worse"
+            messages = (*stage.messages, note)
             return dataclasses.replace(
                 stage, final=np.asarray(best, dtype=np.float64), f_final=float(value),
                 evaluations=stage.evaluations + again.evaluations, messages=messages,
