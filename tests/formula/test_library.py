@@ -57,6 +57,34 @@ CASES = {
 }  # fmt: skip
 
 
+CONTRASTS = {
+    "angle ~ C(recipe, contr.treatment, base = 2) + (1|replicate)": {
+        "(Intercept)": 31.64444444444, "C(recipe, contr.treatment, base = 2)1": 1.47777777778,
+        "C(recipe, contr.treatment, base = 2)3": -0.04444444444},
+    "angle ~ C(recipe, contr.SAS) + (1|replicate)": {
+        "(Intercept)": 31.6, "C(recipe, contr.SAS)1": 1.52222222222,
+        "C(recipe, contr.SAS)2": 0.04444444444},
+    "angle ~ C(recipe, contr.sdif) + (1|replicate)": {
+        "(Intercept)": 32.12222222222, "C(recipe, contr.sdif)2-1": -1.47777777778,
+        "C(recipe, contr.sdif)3-2": -0.04444444444},
+    "angle ~ C(recipe, contr.sum) + (1|replicate)": {
+        "(Intercept)": 32.1222222222, "C(recipe, contr.sum)1": 1.0,
+        "C(recipe, contr.sum)2": -0.4777777778},
+    "angle ~ C(recipe, contr.helmert) + (1|replicate)": {
+        "(Intercept)": 32.1222222222, "C(recipe, contr.helmert)1": -0.7388888889,
+        "C(recipe, contr.helmert)2": -0.2611111111},
+}  # fmt: skip
+"""``fixef(lmer(f, cake))``, R 4.2 with MASS's ``contr.sdif``: a contrast given to ``C`` as a
+function numbers its columns."""
+
+
+@pytest.mark.parametrize("formula", list(CONTRASTS))
+def test_contrasts_match_r(formula: str) -> None:
+    m = lmerpy.lmer(formula, lmerpy.datasets.load("cake"))
+    assert list(m.fixef.index) == list(CONTRASTS[formula])
+    np.testing.assert_allclose(m.fixef.to_numpy(), list(CONTRASTS[formula].values()), atol=1e-8)
+
+
 def _data() -> pd.DataFrame:
     d = lmerpy.datasets.load("sleepstudy")
     d["g"] = np.where(d["Days"] > 4, "hi", "lo")

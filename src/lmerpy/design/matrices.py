@@ -20,7 +20,7 @@ from formulaic import ModelSpec as FormulaicSpec
 from formulaic.transforms import TRANSFORMS
 from numpy.typing import NDArray
 
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentTypeError, DataError
 from ..formula.ast import BinOp, Call, Name, Node, Number, Paren, String, UnaryOp
 from ..formula.functions import CONTRASTS, implementations
 from ..formula.spec import LinearTerms
@@ -96,8 +96,46 @@ def _plain_columns(terms: LinearTerms, data: pd.DataFrame) -> list[str] | None:
 def _factor_code(node: Node, data: pd.DataFrame) -> str:
     """A factor's code; a logical one (a logical column, a comparison in ``I()``) is coded as
     R codes it, a factor with levels FALSE and TRUE (columns ``wkTRUE``, ``I(x > 3)TRUE``)."""
+    custom = _custom_contrast(node, data)
+    if custom is not None:
+        return custom
     code = expression_code(node)
     return f"{ALIAS}C({code}, levels=[False, True])" if _is_logical(node, data) else code
+
+
+def _custom_contrast(node: Node, data: pd.DataFrame) -> str | None:
+    """``C(f, contr.SAS)``, ``C(f, contr.sdif)`` and ``C(f, contr.treatment, base = k)``
+    with R's coding and column names: a contrast given to ``C`` as a function is called with
+    the number of levels, so its columns are numbered (``1``, ``3``; ``2-1``, ``3-2``)."""
+    if not (isinstance(node, Call) and node.func == "C" and len(node.args) == 2):
+        return None
+    contrast = node.args[1]
+    base = dict(node.kwargs).get("base")
+    name = contrast.name if isinstance(contrast, Name) else ""
+    if name not in ("contr.SAS", "contr.sdif") and base is None:
+        return None
+    levels = _levels_of(node.args[0], data)
+    k = len(levels)
+    if name == "contr.sdif":
+        weights = {f"{j + 1}-{j}": [(j - k) / k if i < j else j / k for i in range(k)]
+                   for j in range(1, k)}  # fmt: skip
+    else:
+        b = k if name == "contr.SAS" else int(float(expression_code(base)))  # type: ignore[arg-type]
+        if not 1 <= b <= k:
+            raise DataError(f"{node}: base = {b}, but the factor has {k} levels")
+        weights = {str(j): [float(i == j - 1) for i in range(k)] for j in range(1, k + 1) if j != b}
+    return f"{ALIAS}C({expression_code(node.args[0])}, {weights!r}, levels={levels!r})"
+
+
+def _levels_of(node: Node, data: pd.DataFrame) -> list[Any]:
+    """The levels formulaic gives a categorical expression (a column's own categories, or
+    its sorted values)."""
+    if not isinstance(node, Name) or node.name not in data:
+        raise DataError(f"{node}: C(..., contr.SAS | contr.sdif | base = k) takes a column")
+    column = data[node.name]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return list(column.cat.categories)
+    return sorted(pd.unique(column.dropna()).tolist())
 
 
 def _is_logical(node: Node, data: pd.DataFrame) -> bool:

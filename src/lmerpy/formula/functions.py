@@ -36,6 +36,8 @@ CONTRASTS = {
     "contr.sum": "sum",
     "contr.helmert": "helmert",
     "contr.poly": "poly",
+    "contr.SAS": "SAS",  # treatment with the last level as base; coded by lmerpy
+    "contr.sdif": "sdif",  # MASS's successive differences; coded by lmerpy
 }
 
 
@@ -80,7 +82,9 @@ FUNCTIONS: dict[str, FunctionRule] = {
     ),
     "factor": _MATH,
     "as.factor": _MATH,
-    "C": FunctionRule("transform", max_args=2, literal_args=("contrast",)),
+    "C": FunctionRule(
+        "transform", max_args=2, keywords=(("base", "number"),), literal_args=("contrast",)
+    ),
     "offset": FunctionRule("offset"),
     "cbind": FunctionRule("response", max_args=2),
 }
