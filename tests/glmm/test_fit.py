@@ -433,3 +433,11 @@ def test_variances_at_zero_are_reached_as_lme4() -> None:
     assert fit.objective <= 342.096053574 + 1e-7
     np.testing.assert_allclose(fit.theta, 0.0, atol=1e-4)
     np.testing.assert_allclose(fit.fixef, [0.0934987674201, 0.8271514711653], atol=1e-4)
+
+
+def test_update_refits_with_the_same_family() -> None:
+    cbpp = lmerpy.datasets.load("cbpp")
+    m = lmerpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, "binomial")
+    null = m.update(". ~ 1 + (1 | herd)")
+    assert list(null.fixef.index) == ["(Intercept)"] and str(null.family) == str(m.family)
+    assert null.objective > m.objective

@@ -32,9 +32,26 @@ def test_variance_components_match_insight(model: str) -> None:
     assert v.residual == pytest.approx(ref["var.residual"], rel=1e-3)
 
 
+def test_poisson_model_as_performance() -> None:
+    """``glmer(TICKS ~ YEAR + (1 | BROOD), grouseticks, poisson)`` (tight control):
+    ``r2_nakagawa`` 0.843 / 0.306, ``icc`` 0.774 / 0.537, ``get_variance``'s var.residual
+    0.4685527731 (log(1 + 1/μ) of the null model), with performance's warning that μ = 1.7 is
+    too close to zero."""
+    m = extra_fit("grouse")
+    with pytest.warns(lmerpy.errors.LmerpyWarning, match="mu of 1.7"):
+        r2, icc = m.r2(), m.icc()
+    assert r2["conditional"] == pytest.approx(0.843, abs=1e-3)
+    assert r2["marginal"] == pytest.approx(0.306, abs=1e-3)
+    assert icc["adjusted"] == pytest.approx(0.774, abs=1e-3)
+    assert icc["unadjusted"] == pytest.approx(0.537, abs=1e-3)
+    assert variance_components(m).residual == pytest.approx(0.4685527731, rel=1e-5)
+
+
 def test_unsupported_family_is_a_clear_error() -> None:
-    with pytest.raises(ArgumentError, match="not for poisson"):
-        extra_fit("grouse").r2()
+    owls = lmerpy.datasets.load("owls")
+    m = lmerpy.glmer("SiblingNegotiation ~ FoodTreatment + (1 | Nest)", owls, "nbinom2")
+    with pytest.raises(ArgumentError, match="not for nbinom2"):
+        m.r2()
 
 
 def test_random_slopes_enter_through_their_covariates() -> None:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -168,3 +169,18 @@ def variables_of(node: Node) -> list[str]:
         elif isinstance(n, UnaryOp | Paren):
             stack.append(n.operand if isinstance(n, UnaryOp) else n.inner)
     return out
+
+
+_DOT = re.compile(r"(?<![\w.`])\.(?![\w.`])")
+
+
+def substitute_dots(formula: str, spec: ModelSpec) -> str:
+    """lme4's ``update`` formulas: ``.`` stands for the old response on the left of ``~`` and
+    for the old right-hand side on the right (``". ~ . - Days"``)."""
+    lhs, tilde, rhs = formula.partition("~")
+    if not tilde:
+        return formula
+    old_rhs = str(spec).partition("~")[2].strip()
+    lhs = _DOT.sub(str(spec.response), lhs)
+    rhs = _DOT.sub(f"({old_rhs})", rhs)
+    return f"{lhs.strip()} ~ {rhs.strip()}"

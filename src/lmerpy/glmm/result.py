@@ -296,6 +296,24 @@ class GlmerResult(PostFitMethods):
             return f"Dispersion estimate for {name} family (sigma^2): {sigma**2:.3g}"
         return f"Dispersion parameter for {name} family (): {sigma:.3g}"
 
+    def update(
+        self, formula: str | None = None, *, data: pd.DataFrame | None = None
+    ) -> GlmerResult:
+        """A changed model, or the same one on other data, with the same family (lme4:
+        ``update(m, . ~ . - x, data = ...)``); ``.`` stands for the old formula's sides."""
+        if not self.extra_parameters.empty:
+            raise ArgumentError("update() of a model with zi= or disp= formulas is not supported")
+        from ..formula import parse_formula
+        from ..formula.spec import substitute_dots
+        from .fit import glmer
+
+        spec = self.design.spec
+        text = (
+            spec.formula if formula is None else str(parse_formula(substitute_dots(formula, spec)))
+        )
+        return glmer(text, self.design.data if data is None else data, self.family,
+                     nagq=self.nagq, weights=self.design.weights_arg)  # fmt: skip
+
     def anova(self, type: int = 2, test: str = "chisq") -> pd.DataFrame:
         """Type II or III Wald chi-square tests of the fixed terms (car: ``Anova(m, type)``)."""
         return wald_anova(self, type, test)

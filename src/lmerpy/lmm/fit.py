@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from ..design import Design, lformula
 from ..design.checks import Checks
 from ..errors import ArgumentError, DataError
 from ..formula import ModelSpec, parse_formula
+from ..formula.spec import substitute_dots
 from ..optimize import optimize_deviance
 from .chunked import lmer_chunked
 from .deviance import DevianceFunction, make_deviance
@@ -152,7 +152,7 @@ def update(
         and not isinstance(fit.design.weights_arg, str)
     ):
         raise ArgumentError("weights given as an array cannot follow new data: name a column")
-    text = spec.formula if formula is None else str(parse_formula(_substitute_dots(formula, spec)))
+    text = spec.formula if formula is None else str(parse_formula(substitute_dots(formula, spec)))
     return lmer(
         text,
         fit.design.data if data is None else data,
@@ -160,16 +160,3 @@ def update(
         weights=fit.design.weights_arg,
         optimizer=fit.record.optimizer,
     )
-
-
-def _substitute_dots(formula: str, spec: ModelSpec) -> str:
-    lhs, tilde, rhs = formula.partition("~")
-    if not tilde:
-        return formula
-    old_rhs = str(spec).partition("~")[2].strip()
-    lhs = _DOT.sub(str(spec.response), lhs)
-    rhs = _DOT.sub(f"({old_rhs})", rhs)
-    return f"{lhs.strip()} ~ {rhs.strip()}"
-
-
-_DOT = re.compile(r"(?<![\w.`])\.(?![\w.`])")

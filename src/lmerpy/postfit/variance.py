@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, LmerpyWarning, warn
 from ..fitted.base import MixedModelResult
 
 __all__ = ["VarianceComponents", "icc", "r2", "variance_components"]
@@ -67,7 +67,24 @@ def _residual_variance(fit: MixedModelResult) -> float:
     extra = fit.extra_parameters
     if name == "binomial" and link in _LINK_VARIANCE and extra.empty:
         return _LINK_VARIANCE[link]
+    if name == "poisson" and link == "log" and extra.empty:
+        if "poisson-variance" not in fit.memo:  # one null refit per fit, for R² and the ICC
+            fit.memo["poisson-variance"] = _poisson_variance(fit)
+        return float(fit.memo["poisson-variance"])
     raise ArgumentError(
-        f"R² and the ICC are available for linear fits and binomial fits (logit, probit, "
-        f"cloglog links); not for {name} ({link})"
+        f"R² and the ICC are available for linear fits, binomial fits (logit, probit, "
+        f"cloglog links) and Poisson fits (log link); not for {name} ({link})"
     )
+
+
+def _poisson_variance(fit: MixedModelResult) -> float:
+    """log(1 + 1/μ), μ = exp(β₀) of the model with the intercept alone and the same random
+    effects (insight's lognormal approximation); it warns, as performance does, when μ < 6."""
+    spec = fit.design.spec
+    random = " + ".join(f"({term})" for term in spec.random)
+    null = fit.update(f"{spec.response} ~ 1 + {random}")  # type: ignore[attr-defined]
+    mu = math.exp(float(null.fixef.iloc[0]))
+    if mu < 6:
+        warn(f"mu of {mu:.2g} is too close to zero: the estimate of the distribution-specific "
+             "variance may be unreliable (performance's warning)", LmerpyWarning)  # fmt: skip
+    return math.log1p(1 / mu)
