@@ -149,9 +149,15 @@ class MixedModelResult:
         self._require_rows("simulated responses")
         return simulate(self, nsim, seed)
 
-    def simulate_once(self, rng: np.random.Generator) -> FloatArray:
-        """One simulated response (the model kind draws it)."""
+    def simulate_once(self, rng: np.random.Generator, beta: ArrayLike | None = None) -> FloatArray:
+        """One simulated response (the model kind draws it), at the fitted β or ``beta``."""
         raise NotImplementedError
+
+    @property
+    def refittable(self) -> bool:
+        """Whether ``refit(response)`` can fit this model to a new response (the bootstrap
+        and power simulation need it)."""
+        return hasattr(self, "refit")
 
     def _require_rows(self, what: str) -> None:
         if self.design.streamed_rows is not None:
@@ -363,7 +369,9 @@ class LinearFit(Protocol):
     def memo(self) -> dict[str, Any]: ...
     def refit(self, response: ArrayLike | None = None) -> LinearFit: ...
     def refit_ml(self) -> LinearFit: ...
-    def simulate_once(self, rng: np.random.Generator) -> FloatArray: ...
+    def simulate_once(
+        self, rng: np.random.Generator, beta: ArrayLike | None = None
+    ) -> FloatArray: ...
 
 
 class GeneralizedDeviance(Protocol):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from ..design import Design
-from ..errors import ArgumentError
+from ..errors import ArgumentError, DataError
 from ..fitted.predict import ReForm, new_random_effects, predict
 from ..fitted.printing import format_glmer
 from ..fitted.summary import Summary, summarize_glmer
@@ -246,10 +247,12 @@ class GlmerResult(PostFitMethods):
         values = {"conditional": mu, "response": (1 - p) * mu, "zprob": p}[type]
         return pd.Series(values, index=eta.index, name="predict")
 
-    def simulate_once(self, rng: np.random.Generator) -> FloatArray:
+    def simulate_once(self, rng: np.random.Generator, beta: ArrayLike | None = None) -> FloatArray:
         """One response at η = Xβ + offset + Zb with b drawn afresh: 0/1 or proportions of
-        the trials for a binomial model, counts for a Poisson one, and so on."""
-        eta = self.design.X @ self.fit.beta + self.devfun.offset + new_random_effects(self, rng)
+        the trials for a binomial model, counts for a Poisson one, and so on; β the fitted
+        one unless given."""
+        b = self.fit.beta if beta is None else np.asarray(beta, dtype=np.float64)
+        eta = self.design.X @ b + self.devfun.offset + new_random_effects(self, rng)
         return self.devfun.sample(rng, eta, self.record.final)
 
     @property
@@ -321,6 +324,25 @@ class GlmerResult(PostFitMethods):
     def refit_ml(self) -> GlmerResult:
         """The fit itself: a generalized model is always fitted by maximum likelihood."""
         return self
+
+    @property
+    def refittable(self) -> bool:
+        """lme4's families (binomial, Poisson) refit; glmmTMB's do not yet."""
+        return isinstance(self.devfun, GlmmDeviance)
+
+    def refit(self, response: ArrayLike) -> GlmerResult:
+        """The same model fitted to a new response (lme4: ``refit(m, newresp)``): for a
+        binomial model the proportions of the same trials, as ``simulate`` gives them."""
+        if not isinstance(self.devfun, GlmmDeviance):
+            raise ArgumentError("refit() is available for binomial and Poisson models")
+        y = np.asarray(response, dtype=np.float64).reshape(-1)
+        if y.shape != self.design.y.shape or not np.all(np.isfinite(y)):
+            raise DataError(f"the new response must be {self.design.nobs} finite numbers")
+        from .fit import fit_glmm
+
+        design = dataclasses.replace(self.design, y=y)
+        devfun = GlmmDeviance(design, self.family, self.devfun.trials, nagq=self.devfun.nagq)
+        return fit_glmm(devfun, fast=self.nagq == 0)
 
 
 def _asymptotic(ddf: str | None) -> str:

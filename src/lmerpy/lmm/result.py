@@ -201,10 +201,14 @@ class LmerResult(PostFitMethods):
             self._require_rows("predictions on the data")
         return predict(self, newdata, re_form, allow_new_levels)
 
-    def simulate_once(self, rng: np.random.Generator) -> NDArray[np.float64]:
-        """One response: Xβ + offset + Zb + ε with b and ε drawn afresh (σ-scaled)."""
+    def simulate_once(
+        self, rng: np.random.Generator, beta: ArrayLike | None = None
+    ) -> NDArray[np.float64]:
+        """One response: Xβ + offset + Zb + ε with b and ε drawn afresh (σ-scaled); β the
+        fitted one unless given (simr's ``fixef(m) <- ...``)."""
         design, sigma = self.design, self.sigma
-        mean = design.X @ self.solution.beta + (0.0 if design.offset is None else design.offset)
+        b = self.solution.beta if beta is None else np.asarray(beta, dtype=np.float64)
+        mean = design.X @ b + (0.0 if design.offset is None else design.offset)
         scale = sigma / np.sqrt(design.weights) if design.weights is not None else sigma
         y = mean + scale * rng.standard_normal(design.nobs)
         return y + new_random_effects(self, rng)

@@ -18,6 +18,7 @@ from scipy import stats
 from .._util.parallel import parallel_map, replicate_seeds
 from ..errors import ArgumentError, ArgumentTypeError, LmerpyError, LmerpyWarning
 from ..fitted.base import MixedModelResult
+from ..inference.ddf import contrast_df
 
 __all__ = ["PowerResult", "bootstrap", "influence", "power_sim"]
 
@@ -38,7 +39,7 @@ def bootstrap(
     """Bootstrap replicates of a statistic (lme4: ``bootMer(m, FUN, nsim, seed, type)``).
 
     Args:
-        fit: a linear fit.
+        fit: a linear fit, or a binomial or Poisson generalized one.
         nsim: replicates.
         statistic: fit -> a number, a sequence or a Series (named columns); by default the
             fixed effects, θ and σ.
@@ -53,7 +54,7 @@ def bootstrap(
     Returns:
         One row per replicate; a replicate whose refit failed is a row of NaN.
     """
-    _linear(fit, "the bootstrap")
+    _refittable(fit, "the bootstrap")
     if not isinstance(nsim, int) or nsim < 1:
         raise ArgumentError(f"nsim must be a positive integer, not {nsim!r}")
     if type not in ("parametric", "case"):
@@ -91,7 +92,7 @@ def influence(
     full fit and n the number of levels: lme4's ``cooks.distance`` of an influence object,
     whose factor (n − p)/n the textbook dᵀV⁻¹d / p lacks.
     """
-    _linear(fit, "case deletion")
+    _refittable(fit, "case deletion")
     group = _group(fit, groups)
     data = fit.design.data.loc[fit.design.rows]
     labels = data[group].astype(str).to_numpy()
@@ -166,7 +167,7 @@ def power_sim(
         level: confidence level of the power's interval (Clopper-Pearson, as simr).
         seed, n_jobs, progress: as ``bootstrap``.
     """
-    _linear(fit, "power simulation")
+    _refittable(fit, "power simulation")
     if not isinstance(effect, Mapping) or not effect:
         raise ArgumentTypeError("effect must be a dict of fixed-effect names and values")
     unknown = [k for k in effect if k not in fit.fixef.index]
@@ -175,14 +176,13 @@ def power_sim(
             f"effect names {unknown}, not fixed effects ({', '.join(fit.fixef.index)})"
         )
     columns = [list(fit.fixef.index).index(k) for k in effect]
-    shift = fit.design.X[:, columns] @ (
-        np.array(list(effect.values())) - fit.fixef.to_numpy()[columns]
-    )
+    beta = fit.fixef.to_numpy().copy()
+    beta[columns] = list(effect.values())
     L = np.eye(len(fit.fixef))[columns]
     seeds = replicate_seeds(seed, nsim)
 
     def replicate(i: int) -> float:
-        y = fit.simulate_once(np.random.default_rng(seeds[i])) + shift
+        y = fit.simulate_once(np.random.default_rng(seeds[i]), beta)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", LmerpyWarning)
@@ -196,8 +196,10 @@ def power_sim(
 
 
 def _contrast_p(fit: MixedModelResult, L: FloatArray, ddf: str) -> float:
-    from ..inference.ddf import contrast_df
-
+    if fit.generalized:  # Wald chi-square on rank(L) df
+        estimate = L @ fit.fixef.to_numpy()
+        chisq = float(estimate @ np.linalg.solve(L @ fit.vcov.to_numpy() @ L.T, estimate))
+        return float(stats.chi2.sf(chisq, len(L)))
     return contrast_df(fit, L, ddf).p_value  # type: ignore[arg-type]
 
 
@@ -266,7 +268,9 @@ def _values(value: Any, n: int) -> FloatArray:
     return out
 
 
-def _linear(fit: MixedModelResult, what: str) -> None:
-    if fit.generalized:
-        raise ArgumentError(f"{what} is available for linear fits")
+def _refittable(fit: MixedModelResult, what: str) -> None:
+    if not fit.refittable:
+        raise ArgumentError(
+            f"{what} is available for linear fits and binomial and Poisson generalized ones"
+        )
     fit._require_rows(what)
