@@ -103,9 +103,10 @@ def test_names_that_contain_other_names_evaluate_correctly() -> None:
 def test_an_interaction_without_its_margins_spans_rs_columns() -> None:
     import lmerpy
 
-    # formulaic codes recipe:temperature without margins in full rank (17 columns, R gives 18 and
-    # lme4 drops one); the column space, and so the fit, is R's.
+    # R codes recipe:temperature without margins by indicators of both factors (18 columns
+    # beside the intercept; lme4 drops the last); so does lmerpy (design/coding.py), where
+    # formulaic alone would give 17 columns of another parametrisation.
     fit = lmerpy.lmer("angle ~ recipe:temperature + (1 | replicate)", datasets.load("cake"))
     # lme4 1.1-31: REMLcrit(lmer(angle ~ recipe:temperature + (1 | replicate), cake))
     assert fit.reml_criterion == pytest.approx(1603.432, abs=1e-3)
-    assert "temperature185" in fit.fixef.index
+    assert fit.fixef.index[1] == "recipeA:temperature175" and len(fit.fixef) == 18

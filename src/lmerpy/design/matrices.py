@@ -23,7 +23,8 @@ from numpy.typing import NDArray
 from ..errors import ArgumentTypeError, DataError
 from ..formula.ast import BinOp, Call, Name, Node, Number, Paren, String, UnaryOp
 from ..formula.functions import CONTRASTS, implementations
-from ..formula.spec import LinearTerms
+from ..formula.spec import LinearTerms, Term
+from .coding import interaction_columns, margins, r_modes
 
 __all__ = ["ALIAS", "ModelMatrix", "evaluate", "expression_code", "model_matrix"]
 
@@ -40,7 +41,7 @@ def _context() -> dict[str, Any]:
                "poly": TRANSFORMS["poly"], "scale": TRANSFORMS["scale"], "log": np.log,
                "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs, "log1p": np.log1p,
                "expm1": np.expm1, "log2": np.log2, "log10": np.log10}  # fmt: skip
-    functions = {**builtin, **implementations()}
+    functions = {**builtin, **implementations(), "rterm": interaction_columns}
     return {ALIAS + name.replace(".", "_"): fn for name, fn in functions.items()}
 
 
@@ -68,7 +69,8 @@ def model_matrix(terms: LinearTerms, data: pd.DataFrame) -> ModelMatrix:
     plain = _plain_columns(terms, data)
     if plain is not None:  # (1 | g), Days: no need to ask formulaic
         return ModelMatrix(_plain(plain, data), plain, None)
-    codes = [" : ".join(_factor_code(f, data) for f in t.factors) for t in terms.terms]
+    present = margins(terms)
+    codes = [_term_code(t, present, data) for t in terms.terms]
     text = " + ".join(["1" if terms.intercept else "0", *codes])
     matrix = Formula(text, _ordering="none").get_model_matrix(
         data, na_action="raise", context=_context()
@@ -76,6 +78,16 @@ def model_matrix(terms: LinearTerms, data: pd.DataFrame) -> ModelMatrix:
     columns = _lme4_names(matrix.model_spec, terms)
     values = np.asarray(matrix, dtype=np.float64).reshape(len(data), len(columns))
     return ModelMatrix(values, columns, matrix.model_spec)
+
+
+def _term_code(term: Term, present: set[frozenset[str]], data: pd.DataFrame) -> str:
+    """A term's code: its factors' codes joined by ``:``, or, for an interaction whose margins
+    are missing, R's columns formed by ``coding.interaction_columns``."""
+    modes = r_modes(term, present, data)
+    if modes is None:
+        return " : ".join(_factor_code(f, data) for f in term.factors)
+    names = ", ".join(expression_code(f) for f in term.factors)
+    return f"{ALIAS}rterm({names}, modes={modes!r})"
 
 
 def _plain_columns(terms: LinearTerms, data: pd.DataFrame) -> list[str] | None:
@@ -233,6 +245,9 @@ def _lme4_names(spec: FormulaicSpec, terms: LinearTerms) -> list[str]:
     names = ["(Intercept)"] if terms.intercept else []
     for term, entry in zip(terms.terms, structure[len(names) :], strict=True):
         factors = [factor.expr for factor in entry.term.factors]
+        if factors[0].startswith(f"{ALIAS}rterm("):  # R's names already, in brackets
+            names += [c[len(factors[0]) + 1 : -1] for c in entry.columns]
+            continue
         labels = [str(f) for f in term.factors]
         renamed = [_rename(column, factors, labels) for column in entry.columns]
         names += _number_coded_levels(renamed)
