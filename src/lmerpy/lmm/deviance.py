@@ -13,6 +13,7 @@ from ..design import Design
 from ..design.theta import ThetaLayout, re_blocks
 from ..errors import ArgumentError, FitError, ModelTooLargeError
 from ..solver import PlsCriterion, PlsSolution, PlsWorkspace
+from ..solver.structure import check_level_blocks
 
 __all__ = ["DevianceFunction", "make_deviance"]
 
@@ -112,25 +113,35 @@ class DevianceFunction:
         return self.layout.split(theta)
 
 
-def _from_rows(design: Design) -> CrossProducts:
-    """The blocks of [Z X y]'W[Z X y] of the rows in memory: rows and chunks then meet at
-    the same value, and the solver works from it alone."""
-    return CrossProducts.from_rows(
-        re_blocks(design), design.X, design.y, design.weights, design.offset
-    )
-
-
 def _workspace(design: Design, products: CrossProducts) -> PlsWorkspace:
     """The solver on the design's cross-products; a model too large for memory is refused
     naming its terms."""
     try:
         return PlsWorkspace.from_cross_products(products)
     except ModelTooLargeError as err:
-        terms = "; ".join(
-            f"{k + 1}: {t.group}, {t.factor.n_levels} levels x {len(t.columns)} column(s)"
-            for k, t in enumerate(design.terms)
-        )
-        raise ModelTooLargeError(f"{err} (terms in lme4's order: {terms})") from None
+        raise _named(design, err) from None
+
+
+def _from_rows(design: Design) -> CrossProducts:
+    """The blocks of [Z X y]'W[Z X y] of the rows in memory: rows and chunks then meet at
+    the same value, and the solver works from it alone. Per-level blocks too large are refused
+    first: their row products (n × columns² of each term) would be larger still."""
+    try:
+        check_level_blocks([t.factor.n_levels for t in design.terms],
+                           [len(t.columns) for t in design.terms])  # fmt: skip
+    except ModelTooLargeError as err:
+        raise _named(design, err) from None
+    return CrossProducts.from_rows(
+        re_blocks(design), design.X, design.y, design.weights, design.offset
+    )
+
+
+def _named(design: Design, err: ModelTooLargeError) -> ModelTooLargeError:
+    terms = "; ".join(
+        f"{k + 1}: {t.group}, {t.factor.n_levels} levels x {len(t.columns)} column(s)"
+        for k, t in enumerate(design.terms)
+    )
+    return ModelTooLargeError(f"{err} (terms in lme4's order: {terms})")
 
 
 def _moment_start(design: Design, cp: CrossProducts) -> NDArray[np.float64] | None:

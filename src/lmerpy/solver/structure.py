@@ -17,7 +17,13 @@ import scipy.sparse as sp
 from ..errors import ModelTooLargeError
 from .blocks import Pair
 
-__all__ = ["MAX_DENSE_BYTES", "Structure", "analyse", "check_dense_size"]
+__all__ = [
+    "MAX_DENSE_BYTES",
+    "Structure",
+    "analyse",
+    "check_dense_size",
+    "check_level_blocks",
+]
 
 MAX_DENSE_BYTES = 2**30
 """Largest total size of the dense diagonal blocks of L a workspace may allocate (a 1 GiB
@@ -121,16 +127,22 @@ def _fills_off_diagonal(P: _Pattern, n_rows: int) -> bool:
     return bool(counts.size and counts.max() > 1)
 
 
-def check_dense_size(n_levels: Sequence[int], dims: Sequence[int], st: Structure) -> None:
-    """Refuse, before allocating, a factorisation whose dense blocks exceed MAX_DENSE_BYTES
-    or the memory this machine has available."""
+def check_level_blocks(n_levels: Sequence[int], dims: Sequence[int]) -> None:
+    """Refuse, before any cross-product is formed, random terms whose per-level blocks
+    (levels × columns² of each term) exceed MAX_DENSE_BYTES."""
     stacked = sum(8 * m * p**2 for m, p in zip(n_levels, dims, strict=True))
-    if stacked > MAX_DENSE_BYTES:  # the per-level blocks alone: levels × columns²
+    if stacked > MAX_DENSE_BYTES:
         raise ModelTooLargeError(
             f"the random effects need {stacked / 2**30:.1f} GiB for their per-level blocks "
             f"(levels x columns² of each term); the limit is {MAX_DENSE_BYTES / 2**30:.0f} GiB: "
             "use fewer columns in the random terms with many levels"
         )
+
+
+def check_dense_size(n_levels: Sequence[int], dims: Sequence[int], st: Structure) -> None:
+    """Refuse, before allocating, a factorisation whose dense blocks exceed MAX_DENSE_BYTES
+    or the memory this machine has available."""
+    check_level_blocks(n_levels, dims)
     sizes = [m * p for m, p in zip(n_levels, dims, strict=True)]
     dense = [(i, sizes[i]) for i in range(len(sizes)) if st.dense_diag[i]]
     total = sum(8 * q * q for _, q in dense)
