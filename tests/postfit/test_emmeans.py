@@ -184,6 +184,7 @@ def test_printout_reads_like_emmeans() -> None:
     text = str(em)
     assert "schgend = mixed:" in text and "Degrees-of-freedom method: kenward-roger" in text
     assert "P value adjustment: tukey" in str(em.pairs())
+    assert "schgend = boys:" in str(em.pairs())
     assert "<table" in em._repr_html_()
 
 

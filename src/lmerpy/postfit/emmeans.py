@@ -177,10 +177,10 @@ class Contrasts:
     table: pd.DataFrame
     adjust: str
     notes: list[str]
+    by: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        by = [c for c in self.table.columns[1:] if self.table[c].dtype == object]
-        lines = _grouped_text(self.table, by)
+        lines = _grouped_text(self.table, self.by)
         lines += self.notes
         lines.append(f"P value adjustment: {self.adjust}")
         return "\n".join(lines)
@@ -246,8 +246,8 @@ def _contrasts(
     what = "comparing a family of" if adjust == "tukey" else "for"
     unit = "estimates" if adjust == "tukey" else "tests"
     size = n_family if adjust == "tukey" else int(np.sum(family_arr == 0))
-    return Contrasts(out, f"{adjust} method {what} {size} {unit}" if adjust != "none" else "none",
-                     notes)  # fmt: skip
+    described = f"{adjust} method {what} {size} {unit}" if adjust != "none" else "none"
+    return Contrasts(out, described, notes, list(em.by))
 
 
 def _by_groups(em: EMMeans) -> list[tuple[tuple[str, ...], list[int]]]:
