@@ -61,6 +61,7 @@ def test_literals_are_checked_and_nothing_else_is_callable() -> None:
         (("log", np.log), ArgumentError, "built in"),
         (("f", 3), ArgumentTypeError, "callable"),
         (("f", np.log), ArgumentError, "literal kinds"),
+        (("as_numeric", np.log), ArgumentError, "clash with as.numeric"),
     ],
 )
 def test_bad_registrations(args: tuple[Any, Any], error: type, match: str) -> None:

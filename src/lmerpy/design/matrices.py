@@ -146,8 +146,13 @@ def _levels_of(node: Node, data: pd.DataFrame) -> list[Any]:
         raise DataError(f"{node}: C(..., contr.SAS | contr.sdif | base = k) takes a column")
     column = data[node.name]
     if isinstance(column.dtype, pd.CategoricalDtype):
-        return list(column.cat.categories)
-    return sorted(pd.unique(column.dropna()).tolist())
+        levels = list(column.cat.categories)
+    else:
+        levels = sorted(pd.unique(column.dropna()).tolist())
+    # the levels are written into the code formulaic evaluates: plain literals only
+    if not all(type(v) in (str, int, float, bool) for v in levels):
+        raise DataError(f"{node}: C(..., contr.SAS | contr.sdif | base = k) needs text or numbers")
+    return levels
 
 
 def _is_logical(node: Node, data: pd.DataFrame) -> bool:

@@ -135,6 +135,9 @@ def register_function(
         )
     if name in _BUILTIN:
         raise ArgumentError(f"{name}() is built in and cannot be replaced")
+    clash = [k for k in FUNCTIONS if k != name and k.replace(".", "_") == name.replace(".", "_")]
+    if clash:  # the design layer calls both as the same alias
+        raise ArgumentError(f"{name}() would clash with {clash[0]}(): choose another name")
     if not callable(fn):
         raise ArgumentTypeError(f"fn must be callable, not {type(fn).__name__}")
     kinds = dict(keywords or {})
