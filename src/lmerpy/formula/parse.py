@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
@@ -51,6 +53,15 @@ def parse_formula(text: str) -> ModelSpec:
         FormulaSemanticError: it parses but does not describe a model.
         FormulaLimitError: it exceeds a resource limit (``lmerpy.formula.limits``).
     """
+    if not isinstance(text, str):
+        raise ArgumentTypeError(f"a formula must be a string, not {type(text).__name__}")
+    return _parse(text)
+
+
+@lru_cache(maxsize=512)
+def _parse(text: str) -> ModelSpec:
+    """A formula's spec, parsed once per text (a spec is immutable; errors are not cached):
+    refits, bootstrap replicates and case deletions parse the same formula again and again."""
     lhs, rhs = parse_ast(text)
     return expand(lhs, rhs, text)
 
