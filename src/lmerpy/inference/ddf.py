@@ -42,6 +42,7 @@ __all__ = [
     "ANOVA_COLUMNS",
     "DDF_METHODS",
     "ContrastTest",
+    "adjusted_vcov",
     "check_ddf",
     "coef_table",
     "contrast_df",
@@ -173,6 +174,12 @@ def check_ddf(ddf: str) -> str:
     if method not in DDF_METHODS:
         raise ArgumentError(f"ddf must be one of {', '.join(DDF_METHODS)}; got {ddf!r}")
     return method
+
+
+def adjusted_vcov(fit: LinearFit) -> FloatArray:
+    """pbkrtest's ``vcovAdj(m)``, the Kenward-Roger adjusted covariance of β̂ (computed once
+    per fit, with the df that use it)."""
+    return np.asarray(_cached(fit, "kenward-roger", kenward_roger).phi_adj, dtype=np.float64)
 
 
 def _cached(fit: LinearFit, key: str, build: Callable[[LinearFit], T]) -> T:

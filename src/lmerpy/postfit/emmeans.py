@@ -194,13 +194,10 @@ class Contrasts:
 def estimate_rows(
     fit: MixedModelResult, L: FloatArray, ddf: str
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Lβ with its standard errors and df: ``linear_estimates`` for a linear fit, Wald with
-    infinite df for a generalized one."""
-    if not fit.generalized:
-        return linear_estimates(fit, L, ddf)  # type: ignore[arg-type]
-    est = L @ fit.fixef.to_numpy()
-    se = np.sqrt(np.einsum("ij,jk,ik->i", L, fit.vcov.to_numpy(), L))
-    return est, se, np.full(len(L), np.inf)
+    """Lβ with its standard errors and df (``linear_estimates``; Wald with infinite df for a
+    generalized fit)."""
+    method = "asymptotic" if fit.generalized else ddf
+    return linear_estimates(fit, L, method)  # type: ignore[arg-type]
 
 
 # ---- contrasts --------------------------------------------------------------------------------
