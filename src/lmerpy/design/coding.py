@@ -25,7 +25,7 @@ from ..errors import DataError
 from ..formula.ast import Name
 from ..formula.spec import LinearTerms, Term
 
-__all__ = ["interaction_columns", "margins", "r_modes"]
+__all__ = ["interaction_columns", "levels_of", "margins", "r_modes", "r_text"]
 
 
 def margins(terms: LinearTerms) -> set[frozenset[str]]:
@@ -58,7 +58,9 @@ def _categorical(column: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
 
 
-def _levels(column: pd.Series) -> list[Any]:
+def levels_of(column: pd.Series) -> list[Any]:
+    """A categorical column's levels as R's factor() gives them: its own categories, FALSE and
+    TRUE, or its sorted values."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         return list(column.cat.categories)
     if pd.api.types.is_bool_dtype(column):
@@ -66,7 +68,8 @@ def _levels(column: pd.Series) -> list[Any]:
     return sorted(pd.unique(column.dropna()).tolist())
 
 
-def _text(value: Any) -> str:
+def r_text(value: Any) -> str:
+    """A level as R prints it (logical levels FALSE and TRUE)."""
     if isinstance(value, bool | np.bool_):
         return "TRUE" if value else "FALSE"
     return str(value)
@@ -85,13 +88,15 @@ def _interaction_columns(
         if mode == "n":
             parts.append([(name, series.to_numpy(dtype=np.float64))])
             continue
-        levels = state.setdefault(f"levels{k}", _levels(series))
+        levels = state.setdefault(f"levels{k}", levels_of(series))
         codes = pd.Index(levels).get_indexer(series)
         if (codes < 0).any():
-            unknown = sorted({_text(v) for v in series[codes < 0]})
+            unknown = sorted({r_text(v) for v in series[codes < 0]})
             raise DataError(f"{name} has levels the fit never saw: {', '.join(unknown[:10])}")
         kept = range(len(levels)) if mode == "i" else range(1, len(levels))
-        parts.append([(f"{name}{_text(levels[j])}", (codes == j).astype(np.float64)) for j in kept])
+        parts.append(
+            [(f"{name}{r_text(levels[j])}", (codes == j).astype(np.float64)) for j in kept]
+        )
     out: dict[str, Any] = {}
     for combo in itertools.product(*reversed(parts)):  # the first factor varies fastest
         pieces = list(reversed(combo))

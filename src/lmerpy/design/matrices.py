@@ -24,7 +24,7 @@ from ..errors import ArgumentTypeError, DataError
 from ..formula.ast import BinOp, Call, Name, Node, Number, Paren, String, UnaryOp
 from ..formula.functions import CONTRASTS, implementations
 from ..formula.spec import LinearTerms, Term
-from .coding import interaction_columns, margins, r_modes
+from .coding import interaction_columns, levels_of, margins, r_modes
 
 __all__ = ["ALIAS", "ModelMatrix", "evaluate", "expression_code", "model_matrix"]
 
@@ -144,11 +144,7 @@ def _levels_of(node: Node, data: pd.DataFrame) -> list[Any]:
     its sorted values)."""
     if not isinstance(node, Name) or node.name not in data:
         raise DataError(f"{node}: C(..., contr.SAS | contr.sdif | base = k) takes a column")
-    column = data[node.name]
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        levels = list(column.cat.categories)
-    else:
-        levels = sorted(pd.unique(column.dropna()).tolist())
+    levels = levels_of(data[node.name])
     # the levels are written into the code formulaic evaluates: plain literals only
     if not all(type(v) in (str, int, float, bool) for v in levels):
         raise DataError(f"{node}: C(..., contr.SAS | contr.sdif | base = k) needs text or numbers")

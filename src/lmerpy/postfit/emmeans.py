@@ -14,6 +14,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from ..design.coding import r_text
 from ..errors import ArgumentError, ArgumentTypeError
 from ..fitted.base import MixedModelResult
 from ..formula.spec import variables_of
@@ -107,7 +108,7 @@ class EMMeans:
             lower, upper = np.sort([link.linkinv(lower), link.linkinv(upper)], axis=0)
             est = link.linkinv(est)
         limits = ("asymp.LCL", "asymp.UCL") if np.all(np.isinf(df)) else ("lower.CL", "upper.CL")
-        out = self.cells.map(_r_text)
+        out = self.cells.map(r_text)
         out[name], out["SE"], out["df"] = est, se, df
         out[limits[0]], out[limits[1]] = lower, upper
         return out
@@ -262,16 +263,9 @@ def _cell_labels(cells: pd.DataFrame) -> list[str]:
     several factors' levels are joined by spaces."""
     parts = []
     for name in cells.columns:
-        values = cells[name].map(_r_text)
+        values = cells[name].map(r_text)
         parts.append([f"{name}{v}" if _numeric(v) else v for v in values])
     return [" ".join(p) for p in zip(*parts, strict=True)]
-
-
-def _r_text(value: object) -> str:
-    """A level as R prints it (logical levels FALSE and TRUE)."""
-    if isinstance(value, bool | np.bool_):
-        return "TRUE" if value else "FALSE"
-    return str(value)
 
 
 def _numeric(text: str) -> bool:
