@@ -50,15 +50,9 @@ def vcov_robust(
     """
     kind = _check(fit, type)
     clusters, B, e = _clusters(fit, cluster)
-    meat = np.zeros_like(B)
-    for c in clusters:
-        u = c.X.T @ c.W @ (_adjustment(c, B) @ e[c.rows] if kind == "CR2" else e[c.rows])
-        meat += np.outer(u, u)
-    V = B @ meat @ B
-    if kind == "CR1":
-        V *= len(clusters) / (len(clusters) - 1)
+    V = _covariance(clusters, B, e, _adjustments(clusters, B, kind), kind)
     names = fit.design.x_columns
-    return pd.DataFrame((V + V.T) / 2, index=names, columns=names)
+    return pd.DataFrame(V, index=names, columns=names)
 
 
 def robust_coef_table(
@@ -71,11 +65,12 @@ def robust_coef_table(
     The df are Bell & McCaffrey's under the working model: for coefficient k,
     ν = (Σⱼ pⱼᵀΦpⱼ)² / Σᵢⱼ (pᵢᵀΦpⱼ)², pⱼ the n-vector (I − H)ⱼᵀ Aⱼᵀ WⱼXⱼB eₖ and Φ = V."""
     kind = _check(fit, type)
-    clusters, B, _ = _clusters(fit, cluster)
-    V = vcov_robust(fit, kind, cluster).to_numpy()
+    clusters, B, e = _clusters(fit, cluster)
+    adjustments = _adjustments(clusters, B, kind)  # once, for the covariance and the df
+    V = _covariance(clusters, B, e, adjustments, kind)
     beta = fit.fixef.to_numpy()
     se = np.sqrt(np.diag(V))
-    df = _satterthwaite_df(fit, clusters, B, kind)
+    df = _satterthwaite_df(fit, clusters, B, adjustments)
     t = beta / se
     p = 2 * stats.t.sf(np.abs(t), df)
     return pd.DataFrame(
@@ -111,15 +106,18 @@ def _clusters(
         )
     codes = groups[cluster].codes
     ZL = sp.csr_matrix(design.Z @ relative_factor(fit))  # type: ignore[arg-type]
-    owner = np.full(ZL.shape[1], -1)
     coo = ZL.tocoo()
-    for r, c in zip(coo.row, coo.col, strict=True):
-        if owner[c] not in (-1, codes[r]):
-            raise ArgumentError(
-                f"the random effects do not nest within {cluster}: clustering needs every "
-                "random effect to belong to one cluster"
-            )
-        owner[c] = codes[r]
+    low = np.full(ZL.shape[1], np.iinfo(np.int64).max)
+    high = np.full(ZL.shape[1], -1)
+    np.minimum.at(low, coo.col, codes[coo.row])
+    np.maximum.at(high, coo.col, codes[coo.row])
+    used = high >= 0
+    if np.any(low[used] != high[used]):
+        raise ArgumentError(
+            f"the random effects do not nest within {cluster}: clustering needs every "
+            "random effect to belong to one cluster"
+        )
+    owner = np.where(used, high, -1)
     e = (
         design.y
         - design.X @ fit.fixef.to_numpy()
@@ -127,15 +125,41 @@ def _clusters(
     )
     clusters = []
     information = np.zeros((design.X.shape[1],) * 2)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.cumsum(np.bincount(codes, minlength=groups[cluster].n_levels))
+    columns = np.argsort(owner, kind="stable")
+    column_bounds = np.searchsorted(owner[columns], np.arange(groups[cluster].n_levels + 1))
     for j in range(groups[cluster].n_levels):
-        rows = np.flatnonzero(codes == j)
-        block = ZL[rows][:, np.flatnonzero(owner == j)].toarray()
+        rows = order[(bounds[j - 1] if j else 0) : bounds[j]]
+        block = ZL[rows][:, columns[column_bounds[j] : column_bounds[j + 1]]].toarray()
         V = np.eye(len(rows)) + block @ block.T
         W = np.linalg.inv(V)
         X = design.X[rows]
         information += X.T @ W @ X
         clusters.append(_Cluster(rows, X, V, W))
     return clusters, np.asarray(np.linalg.inv(information), np.float64), np.asarray(e, np.float64)
+
+
+def _covariance(
+    clusters: list[_Cluster], B: FloatArray, e: FloatArray, adjustments: list[FloatArray],
+    kind: str,
+) -> FloatArray:  # fmt: skip
+    """B Σⱼ XⱼᵀWⱼ Aⱼeⱼ eⱼᵀAⱼᵀ WⱼXⱼ B, times J/(J − 1) for CR1."""
+    meat = np.zeros_like(B)
+    for c, A in zip(clusters, adjustments, strict=True):
+        u = c.X.T @ c.W @ (A @ e[c.rows])
+        meat += np.outer(u, u)
+    V = B @ meat @ B
+    if kind == "CR1":
+        V *= len(clusters) / (len(clusters) - 1)
+    return np.asarray((V + V.T) / 2, dtype=np.float64)
+
+
+def _adjustments(clusters: list[_Cluster], B: FloatArray, kind: str) -> list[FloatArray]:
+    """Aⱼ per cluster: CR2's adjustment, the identity for CR0 and CR1."""
+    if kind == "CR2":
+        return [_adjustment(c, B) for c in clusters]
+    return [np.eye(len(c.rows)) for c in clusters]
 
 
 def _adjustment(c: _Cluster, B: FloatArray) -> FloatArray:
@@ -150,15 +174,14 @@ def _adjustment(c: _Cluster, B: FloatArray) -> FloatArray:
 
 
 def _satterthwaite_df(
-    fit: MixedModelResult, clusters: list[_Cluster], B: FloatArray, kind: str
+    fit: MixedModelResult, clusters: list[_Cluster], B: FloatArray, adjustments: list[FloatArray]
 ) -> FloatArray:
     order = np.concatenate([c.rows for c in clusters])
     WX = sp.block_diag([c.W for c in clusters]).tocsr() @ fit.design.X[order]  # cluster order
     V: sp.csr_matrix[Any] = sp.csr_matrix(sp.block_diag([c.V for c in clusters]))
     starts = np.cumsum([0] + [len(c.rows) for c in clusters])
     parts = []
-    for c, start in zip(clusters, starts[:-1], strict=True):
-        A = _adjustment(c, B) if kind == "CR2" else np.eye(len(c.rows))
+    for c, start, A in zip(clusters, starts[:-1], adjustments, strict=True):
         u = A.T @ c.W @ c.X @ B  # (m_j, p)
         part = -WX @ (B @ (c.X.T @ u))  # (I − H)ⱼᵀ u = embedded u − WXB Xⱼᵀu
         part[start : start + len(c.rows)] += u
