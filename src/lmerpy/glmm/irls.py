@@ -16,7 +16,7 @@ from scipy import stats
 
 from ..design import Design
 from ..errors import FamilyError, FitError
-from .family import Family
+from .family import Family, get_family
 from .fit import glformula
 
 __all__ = ["GlmResult", "glm"]
@@ -109,12 +109,10 @@ def glm(
         >>> round(m.loglik, 4)
         -99.0292
     """
-    design, trials = glformula(formula, data, family, weights=weights, random=False)
-    from .family import get_family
-
     fam = get_family(family)
     if fam.name not in ("binomial", "poisson"):
         raise FamilyError(f"lmerpy.glm fits binomial and Poisson models; not {fam.name}")
+    design, trials = glformula(formula, data, fam, weights=weights, random=False)
     X, y = design.X, design.y
     w = np.ones(design.nobs) if design.weights is None else design.weights
     offset = np.zeros(design.nobs) if design.offset is None else design.offset
