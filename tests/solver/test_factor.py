@@ -26,7 +26,10 @@ def test_one_term_modes_match_the_blocked_path(p: int) -> None:
     """`modes` of a one-term model (batched level blocks) equals the general blocked
     factorisation, jointly and with β given, with and without fixed-effect columns."""
     rng = np.random.default_rng(p)
-    blocks, X, y, w, off, lambdas = random_problem(rng, 300, [(rng.integers(0, 25, 300), 25, p)])
+    levels = 60  # above SMALL_DENSE_ONE_TERM for every p
+    blocks, X, y, w, off, lambdas = random_problem(
+        rng, 300, [(rng.integers(0, levels, 300), levels, p)]
+    )
     for cols in (X, X[:, :0]):
         ws = PlsWorkspace(blocks, cols, y, weights=w, offset=off)
         fast = [ws.modes(lambdas), ws.modes(lambdas, np.full(cols.shape[1], 0.3))]
@@ -59,8 +62,8 @@ def _route_problem(layout: str) -> tuple[PlsWorkspace, list[np.ndarray]]:
     rng = np.random.default_rng(21)
     n = 150
     if layout.startswith("one term"):
-        p = int(layout[-1])
-        terms = [(rng.integers(0, 20, n), 20, p)]
+        p, levels = int(layout[-1]), (10 if "small" in layout else 60)
+        terms = [(rng.integers(0, levels, n), levels, p)]
     elif layout == "nested and crossed":  # q = 35
         fine = rng.integers(0, 12, n)
         terms = [(fine, 12, 2), (fine // 4, 3, 2), (rng.integers(0, 5, n), 5, 1)]
@@ -77,6 +80,7 @@ def _route_problem(layout: str) -> tuple[PlsWorkspace, list[np.ndarray]]:
         ("one term, p = 1", factor.Route.ONE_TERM),
         ("one term, p = 2", factor.Route.ONE_TERM),
         ("one term, p = 3", factor.Route.ONE_TERM),
+        ("small one term, p = 2", factor.Route.SMALL_DENSE),
         ("nested and crossed", factor.Route.SMALL_DENSE),
         ("three crossed scalar", factor.Route.SMALL_DENSE),
     ],

@@ -289,10 +289,11 @@ def test_solution_matches_lme4(case: Case) -> None:
     _assert_matches_lme4(_workspace(case).solve(case.lambdas, case.reml), case)
 
 
-def test_the_blocked_route_matches_lme4(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small models of several terms are solved by one dense factorisation; the blocked
-    route, which larger ones take, matches lme4 on them too."""
+def test_the_larger_models_routes_match_lme4(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small models are solved by one dense factorisation; the routes larger ones take (the
+    level blocks of a single term, the blocked factorisation) match lme4 on them too."""
     monkeypatch.setattr(factor, "SMALL_DENSE", 0)
+    monkeypatch.setattr(factor, "SMALL_DENSE_ONE_TERM", 0)
     _assert_matches_lme4(_workspace(case).solve(case.lambdas, case.reml), case)
 
 

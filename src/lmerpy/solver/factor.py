@@ -27,6 +27,7 @@ from .plan import Plan
 
 __all__ = [
     "SMALL_DENSE",
+    "SMALL_DENSE_ONE_TERM",
     "Factor",
     "PlsCriterion",
     "Route",
@@ -39,8 +40,13 @@ __all__ = [
 
 SMALL_DENSE = 100
 """Models of several terms with at most this many random effects factor the whole matrix
-densely (Penicillin, 30: 105 µs against the blocked path's 257 µs; Pastes, 40: 126 against
-238; a single term's batched path is as fast or faster: Exam's 130, 146 µs against 592)."""
+densely: two products and one LAPACK call (Penicillin, 30: 20 µs against the blocked path's
+156 µs; three crossed terms with 105: 196 against 193)."""
+
+SMALL_DENSE_ONE_TERM = 48
+"""A single term with at most this many random effects is factored densely as well
+(sleepstudy, 36: 25 µs against the batched level blocks' 53; level blocks of 2 × 2, 60
+random effects: 71 against 91, 100: 164 against 51)."""
 
 
 class Factor(Protocol):
@@ -68,21 +74,22 @@ class Factor(Protocol):
 class Route(Enum):
     """How L is computed."""
 
-    ONE_TERM = "the level blocks of a single term, in batched numpy calls"
     SMALL_DENSE = "one dense Cholesky factorisation of the whole matrix"
+    ONE_TERM = "the level blocks of a single term, in batched numpy calls"
     BLOCKED = "the blocked factorisation"
 
 
 def route(plan: Plan) -> Route:
-    """The route to L for a model: a single term by its level blocks; several terms with at
-    most SMALL_DENSE random effects (read at each call) in one dense factorisation, where the
-    blocked path's bookkeeping would dominate; all others blocked.  Every route gives what
-    `solve` needs, so a model is searched and reported by the same factor; only the
-    gradient of several terms needs the blocked factor whatever the route (`gradient`)."""
+    """The route to L for a model: a small model (at most SMALL_DENSE random effects, or
+    SMALL_DENSE_ONE_TERM for a single term; read at each call) in one dense factorisation,
+    where any bookkeeping would dominate; a larger single term by its level blocks; all
+    others blocked.  Every route gives what `solve` needs, so a model is searched and
+    reported by the same factor; the gradient picks its own factor (`gradient`)."""
+    limit = SMALL_DENSE_ONE_TERM if plan.n_terms == 1 else SMALL_DENSE
+    if plan.q <= limit:
+        return Route.SMALL_DENSE
     if plan.n_terms == 1:
         return Route.ONE_TERM
-    if plan.n_terms > 1 and plan.q <= SMALL_DENSE:
-        return Route.SMALL_DENSE
     return Route.BLOCKED
 
 

@@ -22,7 +22,7 @@ from .blocked import BlockedFactor, factorise_blocked
 from .blocks import FloatArray, gram, scale_columns, to_dense
 from .dense import factorise_one_term
 from .diagonal import NotPositiveDefinite
-from .factor import Route, criterion, decompose, fixed_effects, route
+from .factor import criterion, decompose, fixed_effects
 from .plan import Plan
 
 __all__ = ["GRADIENT_MAX_REST", "has_gradient", "objective_gradient"]
@@ -73,10 +73,11 @@ def objective_gradient(
 
 
 def _parts(plan: Plan, theta: FloatArray, reml: bool, n: int, sum_log_w: float) -> _Parts:
-    """A single term's parts from its level factors.  Several terms' from the blocked
-    factor, whatever their route: the traces read the first term's diagonal factor as level
-    blocks and the precomputed fill-in maps, which the small dense route does not keep."""
-    if route(plan) is Route.ONE_TERM:
+    """A single term's parts from its level factors, whatever its route.  Several terms' from
+    the blocked factor, whatever their route: the traces read the first term's diagonal factor
+    as level blocks and the precomputed fill-in maps, which the small dense route does not
+    keep."""
+    if plan.n_terms == 1:
         return _one_term_parts(plan, float(theta[0]), reml, n, sum_log_w)
     f = factorise_blocked(plan, [t.reshape(1, 1) for t in theta])
     traces = _inverse_traces(plan, f, theta)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +22,9 @@ from .blocks import Block, FloatArray, IntArray, Pair, dense_from_blocks, size, 
 from .crossprod import BlockProducts, ReBlock, diag_cross, lhs_products, weighted, z_matrix
 from .fillin import GramMap, PairProducts, bind, csr_keys, csr_with_pattern, pair_products
 from .structure import Structure
+
+if TYPE_CHECKING:
+    from .dense import DenseLambda
 
 __all__ = ["Inflow", "Plan", "RowKernels", "plan_from_cross_products", "plan_from_rows", "refill"]
 
@@ -105,7 +109,7 @@ class Plan:
     """The templates and fill-in plan of one workspace.  Built by `plan_from_rows` or
     `plan_from_cross_products`, which bind ``maps``, ``inflow`` and ``q_needed`` once the
     templates hold numbers; `refill` puts new numbers on the same patterns.  ``level_xy``,
-    ``dense`` and ``lambda_index`` are what the routes of `dense` keep between evaluations."""
+    ``dense`` and ``dense_lambda`` are what the routes of `dense` keep between evaluations."""
 
     structure: Structure
     levels: Sequence[int]
@@ -133,8 +137,8 @@ class Plan:
     """One-term models: Z'W[X y] per level, (levels, p, p + 1) (kept until `refill`)."""
     dense: FloatArray | None = None
     """Small models: [Z X y]'W[Z X y] as one matrix (kept until `refill`)."""
-    lambda_index: tuple[IntArray, IntArray] | None = None
-    """Small models: positions in Λ of the level blocks' entries."""
+    dense_lambda: DenseLambda | None = None
+    """Small models: where θ's templates land in Λ."""
     n_terms: int = field(init=False)
     q: int = field(init=False)
     """Number of random effects."""
