@@ -23,7 +23,16 @@ def test_numbers_are_levels_sorted_numerically_labelled_as_r() -> None:
 
 
 def test_strings_sort() -> None:
-    assert list(level_labels(pd.Series(["b", "a", "b"])).categories) == ["a", "b"]
+    labels = level_labels(pd.Series(["b", "a", "b"]))
+    assert labels.texts == ["a", "b"]
+    assert labels.codes.tolist() == [1, 0, 1]
+
+
+def test_missing_values_stay_missing() -> None:
+    labels = level_labels(pd.Series(["b", None, "a"]))
+    assert labels.texts == ["a", "b"]
+    assert labels.codes.tolist() == [1, -1, 0]
+    assert labels.values().tolist() == ["b", None, "a"]
 
 
 def test_pastes_nested_levels_as_lme4_labels_them() -> None:

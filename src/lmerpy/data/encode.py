@@ -183,7 +183,7 @@ class Encoder:
         for rt, coder in zip(self.random, self.coders, strict=True):
             lhs = self._lhs[rt.lhs]
             empty = ModelMatrix(np.zeros((0, len(lhs.columns))), lhs.columns, lhs.spec)
-            factor = GroupingFactor(coder.name, np.zeros(0, dtype=np.int64), coder.levels)
+            factor = GroupingFactor(coder.name, np.zeros(0, dtype=np.int64), list(coder.levels))
             out.append(
                 RandomEffectsTerm(rt, factor, empty, get_term_type(rt.type, dict(rt.options)))
             )

@@ -16,8 +16,8 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
+from scipy.linalg.lapack import dgeqrf
 
 from ..errors import (
     DataError,
@@ -163,18 +163,20 @@ def complete_cases(
     weights: ArrayLike | str | None,
     messages: list[str],
 ) -> tuple[pd.DataFrame, NDArray[np.float64] | None, int]:
-    frame = data[spec.variables]
+    """The rows with every variable (and weight) present: ``data`` itself when none is
+    missing (no copy), else its complete rows of the formula's variables, with a warning."""
     prior = _weights(weights, data)
-    missing = frame.isna().any(axis=1).to_numpy()
+    missing = _missing_rows(data, spec.variables)
     if prior is not None:
         missing = missing | np.isnan(prior)
     dropped = int(missing.sum())
+    frame = data
     if dropped:
         used = ", ".join(spec.variables)
         msg = f"{dropped} of {len(data)} rows dropped for missing values in: {used}"
         warn(msg, RowsDroppedWarning)
         messages.append(msg)
-        frame = frame.loc[~missing]
+        frame = data.loc[~missing, list(spec.variables)]
         prior = None if prior is None else prior[~missing]
     if len(data) == 0:
         raise DataError("the data have no rows")
@@ -183,6 +185,19 @@ def complete_cases(
     if prior is not None and (not np.all(np.isfinite(prior)) or np.any(prior <= 0)):
         raise DataError("weights must be positive and finite")
     return frame, prior, dropped
+
+
+def _missing_rows(data: pd.DataFrame, variables: Sequence[str]) -> NDArray[np.bool_]:
+    """Rows where any of ``variables`` is missing, column by column (a copy of the columns
+    as one frame cost more than the rest of a small model's design)."""
+    missing = np.zeros(len(data), dtype=bool)
+    for name in variables:
+        column: pd.Series | pd.DataFrame = data[name]
+        if isinstance(column, pd.DataFrame):  # a name several columns share
+            missing |= column.isna().any(axis=1).to_numpy()
+        else:
+            missing |= np.asarray(pd.isna(column.array), dtype=bool)
+    return missing
 
 
 def _weights(weights: ArrayLike | str | None, data: pd.DataFrame) -> NDArray[np.float64] | None:
@@ -280,8 +295,13 @@ def independent_columns(X: NDArray[np.float64]) -> list[int]:
     if X.shape[1] == 0:
         return []
     # One unpivoted QR: |R[j, j]| is the part of column j orthogonal to all columns before it.
-    r = np.abs(np.diag(scipy.linalg.qr(X, mode="r", check_finite=False)[0]))
-    norms = np.linalg.norm(X, axis=0)
+    # LAPACK's dgeqrf directly: scipy.linalg.qr's checks cost ten times the factorisation
+    # of a small model's X.
+    qr, _, _, info = dgeqrf(X)
+    if info != 0:
+        raise DataError("cannot test the columns for linear dependence")
+    r = np.abs(np.diagonal(qr))
+    norms = np.sqrt(np.einsum("ij,ij->j", X, X))
     return [
         j
         for j in range(min(len(r), X.shape[1]))

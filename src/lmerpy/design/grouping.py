@@ -8,13 +8,15 @@ keeps its own level order, other columns sort their values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-__all__ = ["GroupingFactor", "grouping_factor", "level_labels"]
+__all__ = ["GroupingFactor", "Labels", "grouping_factor", "level_labels"]
 
 
 @dataclass(frozen=True)
@@ -23,11 +25,17 @@ class GroupingFactor:
 
     name: str
     codes: NDArray[np.int64]
-    levels: pd.Index
+    labels: Sequence[str]
+
+    @cached_property
+    def levels(self) -> pd.Index:
+        """The labels as an index named for the factor (formed when first asked for: it
+        costs more than the codes of a small model)."""
+        return pd.Index(list(self.labels), name=self.name)
 
     @property
     def n_levels(self) -> int:
-        return len(self.levels)
+        return len(self.labels)
 
 
 def grouping_factor(variables: tuple[str, ...], data: pd.DataFrame) -> GroupingFactor:
@@ -37,23 +45,30 @@ def grouping_factor(variables: tuple[str, ...], data: pd.DataFrame) -> GroupingF
     labelled ``"a-level:b-level"``, as R's ``a:b`` labels them.
     """
     parts = [level_labels(data[v]) for v in variables]
-    sizes = [len(p.categories) for p in parts]
+    sizes = [len(p.texts) for p in parts]
     name = ":".join(variables)
     if float(np.prod(sizes, dtype=np.float64)) >= 2.0**62:  # the combined key would overflow
         return _by_rows(name, parts)
-    key = np.zeros(len(data), dtype=np.int64)
-    for part, size in zip(parts, sizes, strict=True):
-        key = key * size + np.asarray(part.codes, dtype=np.int64)
+    key = parts[0].codes
+    for part, size in zip(parts[1:], sizes[1:], strict=True):
+        key = key * size + part.codes
     observed, inverse = _distinct(key)
-    texts = [[str(c) for c in p.categories] for p in parts]
+    return GroupingFactor(name, inverse, _labels(observed, parts, sizes))
+
+
+def _labels(observed: NDArray[np.int64], parts: list[Labels], sizes: list[int]) -> list[str]:
+    """The texts of the observed keys: "a-level:b-level" for an interaction."""
+    if len(parts) == 1:
+        texts = parts[0].texts
+        return texts if len(observed) == len(texts) else [texts[c] for c in observed.tolist()]
     labels = []
     for value in observed.tolist():
         codes = []
         for size in reversed(sizes):
             value, code = divmod(value, size)
             codes.append(code)
-        labels.append(":".join(t[c] for t, c in zip(texts, codes[::-1], strict=True)))
-    return GroupingFactor(name, inverse, pd.Index(labels, name=name))
+        labels.append(":".join(p.texts[c] for p, c in zip(parts, codes[::-1], strict=True)))
+    return labels
 
 
 def _distinct(key: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -63,40 +78,50 @@ def _distinct(key: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int
     if top <= 4 * key.size + 1024:
         present = np.bincount(key, minlength=top) > 0
         observed = np.flatnonzero(present).astype(np.int64)
+        if len(observed) == top:  # every level occurs: the keys are their own indices
+            return observed, key
         position = np.cumsum(present) - 1
         return observed, position[key].astype(np.int64)
     observed, inverse = np.unique(key, return_inverse=True)
     return observed.astype(np.int64), inverse.reshape(-1).astype(np.int64)
 
 
-def _by_rows(name: str, parts: list[pd.Categorical[str]]) -> GroupingFactor:
-    codes = np.stack([np.asarray(p.codes, dtype=np.int64) for p in parts], axis=1)
+def _by_rows(name: str, parts: list[Labels]) -> GroupingFactor:
+    codes = np.stack([p.codes for p in parts], axis=1)
     observed, inverse = np.unique(codes, axis=0, return_inverse=True)
-    labels = [
-        ":".join(str(p.categories[c]) for p, c in zip(parts, row, strict=True)) for row in observed
-    ]
-    return GroupingFactor(name, inverse.reshape(-1).astype(np.int64), pd.Index(labels, name=name))
+    labels = [":".join(p.texts[c] for p, c in zip(parts, row, strict=True)) for row in observed]
+    return GroupingFactor(name, inverse.reshape(-1).astype(np.int64), labels)
 
 
-def level_labels(column: pd.Series) -> pd.Categorical[str]:
+@dataclass(frozen=True)
+class Labels:
+    """A column as an R factor: integer codes (-1 where missing) into sorted level texts."""
+
+    codes: NDArray[np.int64]
+    texts: list[str]
+
+    def values(self) -> NDArray[np.object_]:
+        """Each row's level text (None where missing)."""
+        table = np.asarray([*self.texts, None], dtype=object)
+        return np.asarray(table[self.codes], dtype=object)  # -1 picks the trailing None
+
+
+def level_labels(column: pd.Series) -> Labels:
     """A column as an R factor: its own categories, or its sorted values as text."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        categories = [str(c) for c in column.cat.categories]
-        return _categorical(np.asarray(column.cat.codes), categories)
+        values = column.array  # the Categorical itself: its attributes cost less than .cat's
+        texts = [str(c) for c in values.categories.tolist()]
+        return Labels(values.codes.astype(np.int64), texts)
     # hash the values (pandas' factorize), then sort only the distinct ones: sorting a million
     # Python strings took 2.6 s of a 3 s design; this takes ~0.1 s
     codes, uniques = pd.factorize(column, sort=False)
     distinct = np.asarray(uniques)
     order = np.argsort(distinct, kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
+    rank = np.empty(len(order) + 1, dtype=np.int64)
     rank[order] = np.arange(len(order))
+    rank[-1] = -1  # factorize's -1 (missing) stays missing
     text = [_label(u) for u in distinct[order].tolist()]
-    return _categorical(rank[np.asarray(codes, dtype=np.int64)], text)
-
-
-def _categorical(codes: NDArray[np.integer], categories: list[str]) -> pd.Categorical[str]:
-    dtype: pd.CategoricalDtype[str] = pd.CategoricalDtype(categories)
-    return pd.Categorical.from_codes(codes.astype(np.int64), dtype=dtype)
+    return Labels(rank[np.asarray(codes, dtype=np.int64)], text)
 
 
 def _label(value: object) -> str:

@@ -242,7 +242,7 @@ def random_rows(fit: MixedModelResult, frame: pd.DataFrame | None, chosen: Chose
 
 
 def _labels(frame: pd.DataFrame, group: tuple[str, ...]) -> NDArray[np.object_]:
-    parts = [np.asarray(level_labels(frame[g]).astype(object)) for g in group]
+    parts = [level_labels(frame[g]).values() for g in group]
     joined = parts[0]
     for part in parts[1:]:
         joined = np.array([f"{a}:{b}" for a, b in zip(joined, part, strict=True)], dtype=object)

@@ -595,7 +595,7 @@ def _response_values(
                 f"the response '{node.name}' is {column.dtype}, not numbers: a {family.name} "
                 "response is counts"
             )
-        codes = np.asarray(level_labels(column).codes)
+        codes = level_labels(column).codes
         return (codes > 0).astype(np.float64)
     values = checked(lambda: evaluate(node, frame), spec, f"the response {node}")  # type: ignore[arg-type]
     if not np.all(np.isfinite(values)):

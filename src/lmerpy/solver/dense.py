@@ -123,7 +123,7 @@ def factorise_dense(plan: Plan, T: Sequence[FloatArray]) -> DenseFactor:
     if info != 0:
         raise NotPositiveDefinite
     q = plan.q
-    ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L)[:q])))
+    ldL2 = 2.0 * float(np.log(L.diagonal()[:q]).sum())
     return DenseFactor(L, L[q:, q:], plan.levels, plan.dims, ldL2)
 
 

@@ -13,6 +13,7 @@ the same L up to rounding (`route`); each yields a `Factor`, which is all the wo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -113,19 +114,17 @@ def criterion(ldL2: float, Lxy: FloatArray, n: int, sum_log_w: float, reml: bool
 
 def _xy_parts(Lxy: FloatArray) -> tuple[float, float]:
     """(log det(R_X'R_X), pwrss) from the factor of the [X y] block."""
-    p = Lxy.shape[0] - 1
-    return 2.0 * float(np.sum(np.log(np.diag(Lxy)[:p]))), float(Lxy[p, p]) ** 2
+    d = Lxy.diagonal()
+    return 2.0 * float(np.log(d[:-1]).sum()), float(d[-1]) ** 2
 
 
 def _value(
     ldL2: float, ldRX2: float, pwrss: float, p: int, n: int, sum_log_w: float, reml: bool
 ) -> float:
-    if reml:
-        dof = n - p
-        value = ldL2 - sum_log_w + ldRX2 + dof * (1.0 + np.log(2.0 * np.pi * pwrss / dof))
-    else:
-        value = ldL2 - sum_log_w + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
-    return float(value)
+    dof = n - p if reml else n
+    scale = 2.0 * math.pi * pwrss / dof
+    log_scale = math.log(scale) if scale > 0 else -math.inf  # a perfect fit has no criterion
+    return ldL2 - sum_log_w + (ldRX2 if reml else 0.0) + dof * (1.0 + log_scale)
 
 
 def fixed_effects(Lxy: FloatArray) -> tuple[FloatArray, FloatArray]:
