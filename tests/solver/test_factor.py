@@ -26,7 +26,7 @@ def test_one_term_modes_match_the_blocked_path(p: int) -> None:
     """`modes` of a one-term model (batched level blocks) equals the general blocked
     factorisation, jointly and with β given, with and without fixed-effect columns."""
     rng = np.random.default_rng(p)
-    levels = 60  # above SMALL_DENSE_ONE_TERM for every p
+    levels = 80  # above SMALL_DENSE_ONE_TERM for every p
     blocks, X, y, w, off, lambdas = random_problem(
         rng, 300, [(rng.integers(0, levels, 300), levels, p)]
     )
@@ -62,7 +62,7 @@ def _route_problem(layout: str) -> tuple[PlsWorkspace, list[np.ndarray]]:
     rng = np.random.default_rng(21)
     n = 150
     if layout.startswith("one term"):
-        p, levels = int(layout[-1]), (10 if "small" in layout else 60)
+        p, levels = int(layout[-1]), (10 if "small" in layout else 80)
         terms = [(rng.integers(0, levels, n), levels, p)]
     elif layout == "nested and crossed":  # q = 35
         fine = rng.integers(0, 12, n)

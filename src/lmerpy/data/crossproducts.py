@@ -134,7 +134,7 @@ class CrossProducts:
             pairs=pairs,
             zxy=tuple(np.ascontiguousarray(np.asarray(wz.T @ XY).T) for wz in WZ),
             xy=XY.T @ WXY,
-            moments=_moments(blocks, raw) if moments else None,
+            moments=Moments.of_rows(blocks, raw) if moments else None,
         )
 
     @staticmethod
@@ -238,23 +238,6 @@ def _add_sparse(
     for key, value in b.items():
         out[key] = canonical(sp.csr_matrix(out[key] + value)) if key in out else value
     return out
-
-
-def _moments(blocks: Sequence[ReBlock], raw: FloatArray) -> Moments:
-    y = raw[:, -1]
-    return Moments(
-        gram=raw.T @ raw,
-        sums=raw.sum(axis=0),
-        y_min=float(y.min()) if y.size else np.inf,
-        y_max=float(y.max()) if y.size else -np.inf,
-        level_counts=tuple(
-            np.asarray(np.bincount(b.codes, minlength=b.n_levels), dtype=np.float64) for b in blocks
-        ),
-        level_y=tuple(
-            np.asarray(np.bincount(b.codes, weights=y, minlength=b.n_levels), dtype=np.float64)
-            for b in blocks
-        ),
-    )
 
 
 # -- persistence ------------------------------------------------------------------------------

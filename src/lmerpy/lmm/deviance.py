@@ -3,6 +3,7 @@ optimizer meet (lme4's ``mkLmerDevfun``; MixedModels.jl's ``objective!``)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,6 +14,7 @@ from ..design import Design
 from ..design.theta import ThetaLayout, re_blocks
 from ..errors import ArgumentError, FitError, ModelTooLargeError
 from ..solver import PlsCriterion, PlsSolution, PlsWorkspace
+from ..solver.crossprod import Moments, response_cross
 from ..solver.structure import check_level_blocks
 
 __all__ = ["DevianceFunction", "make_deviance"]
@@ -55,8 +57,29 @@ class DevianceFunction:
         self.layout = layout
         self.slices, self.lower, self.upper = layout.slices, layout.lower, layout.upper
         self.theta_names = layout.names
-        moment = _moment_start(design, products)
+        moment = _moment_start(design, products.n, products.moments)
         self.start = moment if moment is not None else layout.start
+
+    def refitted(
+        self, design: Design | None = None, *, reml: bool | None = None
+    ) -> DevianceFunction:
+        """The deviance function of the same model with the response of ``design`` (the same
+        rows and X, as lme4's ``refit(m, newresp)``) and/or by the other criterion
+        (``refitML``). The cross-products of Z and X and the factorisation's plan are shared:
+        a new response forms only its own products with the rows."""
+        new = copy.copy(self)
+        new.evaluations = 0
+        new.reml = self.reml if reml is None else reml
+        if design is not None:
+            new.design = design
+            XY = np.column_stack([design.X, design.y - _offset(design)])
+            weights = np.ones(design.nobs) if design.weights is None else design.weights
+            zr, xr = response_cross(re_blocks(design), XY, weights)
+            new.workspace = self.workspace.with_response(zr, xr)
+            moments = Moments.of_rows(re_blocks(design), np.column_stack([design.X, design.y]))
+            moment = _moment_start(design, design.nobs, moments)
+            new.start = moment if moment is not None else self.layout.start
+        return new
 
     def __call__(self, theta: ArrayLike) -> float:
         self.evaluations += 1
@@ -113,6 +136,10 @@ class DevianceFunction:
         return self.layout.split(theta)
 
 
+def _offset(design: Design) -> NDArray[np.float64]:
+    return np.zeros(design.nobs) if design.offset is None else design.offset
+
+
 def _workspace(design: Design, products: CrossProducts) -> PlsWorkspace:
     """The solver on the design's cross-products; a model too large for memory is refused
     naming its terms."""
@@ -144,15 +171,14 @@ def _named(design: Design, err: ModelTooLargeError) -> ModelTooLargeError:
     return ModelTooLargeError(f"{err} (terms in lme4's order: {terms})")
 
 
-def _moment_start(design: Design, cp: CrossProducts) -> NDArray[np.float64] | None:
+def _moment_start(design: Design, n: int, m: Moments | None) -> NDArray[np.float64] | None:
     """lme4's start for models whose every term is a random intercept ``(1 | f)``:
     θₖ = sqrt(vₖ / vₑ) with vₖ the variance of the group means of y over the rows and
     vₑ = var(y) - Σ vₖ, from the sums kept with the cross-products; None (the default
     start) when some term is not an intercept or vₑ is not positive."""
-    m = cp.moments
     if m is None or any(t.columns != ["(Intercept)"] or t.spec.type != "us" for t in design.terms):
         return None
-    n, total, squares = cp.n, float(m.sums[-1]), float(m.gram[-1, -1])
+    total, squares = float(m.sums[-1]), float(m.gram[-1, -1])
     mean = total / n
     group_vars = []
     for counts, sums in zip(m.level_counts, m.level_y, strict=True):

@@ -20,7 +20,7 @@ from ..formula import ModelSpec, parse_formula
 from ..formula.spec import substitute_dots
 from ..optimize import optimize_deviance
 from .chunked import lmer_chunked
-from .deviance import DevianceFunction, make_deviance
+from .deviance import make_deviance
 from .result import LmerResult, make_result
 
 __all__ = ["lmer", "refit", "update"]
@@ -97,25 +97,22 @@ def refit(
     fit: LmerResult, response: ArrayLike | None = None, *, reml: bool | None = None
 ) -> LmerResult:
     """Fit the same model again with a new response, or by ML/REML (lme4: ``refit``,
-    ``refitML``). Only the response changes: the design is reused, and the optimizer
-    starts from the current θ."""
+    ``refitML``). Only what the response changes is formed anew (its products with the
+    rows); the optimizer starts from the current θ."""
     design: Design = fit.design
     if response is not None and design.streamed_rows is not None:
         raise DataError(
             "a fit to data read in chunks has no rows in memory to give a new response: "
             "fit the new response with lmerpy.lmer"
         )
+    new_design = None
     if response is not None:
         y = np.asarray(response, dtype=np.float64).reshape(-1)
         if y.shape != design.y.shape or not np.all(np.isfinite(y)):
             raise DataError(f"the new response must be {design.nobs} finite numbers")
-        design = dataclasses.replace(design, y=y)
+        new_design = dataclasses.replace(design, y=y)
     with one_blas_thread():
-        devfun = DevianceFunction(
-            design,
-            reml=fit.reml if reml is None else reml,
-            cross_products=fit.devfun.cross_products,
-        )
+        devfun = fit.devfun.refitted(new_design, reml=reml)
         start = np.asarray(fit.record.final, dtype=np.float64)
         record = optimize_deviance(
             devfun,

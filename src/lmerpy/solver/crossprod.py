@@ -7,7 +7,7 @@ kernels, and the chunked path adds the same blocks up over chunks (``lmerpy.Cros
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-__all__ = ["BlockProducts", "Moments", "ReBlock"]
+__all__ = ["BlockProducts", "Moments", "ReBlock", "response_cross"]
 
 Pair = tuple[int, int]
 
@@ -52,6 +52,25 @@ class Moments:
     y_max: float
     level_counts: tuple[FloatArray, ...]
     level_y: tuple[FloatArray, ...]
+
+    @staticmethod
+    def of_rows(blocks: Sequence[ReBlock], raw: FloatArray) -> Moments:
+        """The moments of some rows of [X y] (raw y) and the terms' grouping codes."""
+        y = raw[:, -1]
+        return Moments(
+            gram=raw.T @ raw,
+            sums=raw.sum(axis=0),
+            y_min=float(y.min()) if y.size else np.inf,
+            y_max=float(y.max()) if y.size else -np.inf,
+            level_counts=tuple(
+                np.asarray(np.bincount(b.codes, minlength=b.n_levels), dtype=np.float64)
+                for b in blocks
+            ),
+            level_y=tuple(
+                np.asarray(np.bincount(b.codes, weights=y, minlength=b.n_levels), dtype=np.float64)
+                for b in blocks
+            ),
+        )
 
     def __add__(self, other: Moments) -> Moments:
         return Moments(
@@ -139,3 +158,19 @@ def level_pairs(bj: ReBlock, bi: ReBlock) -> sp.csr_matrix:
     ones = np.ones(bj.codes.size)
     P = sp.csr_matrix((ones, (bj.codes, bi.codes)), shape=(bj.n_levels, bi.n_levels))
     return canonical(P)
+
+
+def response_cross(
+    blocks: Sequence[ReBlock], XY: FloatArray, w: FloatArray
+) -> tuple[list[FloatArray], FloatArray]:
+    """The products of the last column r of XY = [X r] (a response, less any offset) with
+    weights w: Z_i'Wr per term, level-major, and [X r]'Wr. What a new response changes in
+    [Z X y]'W[Z X y]; one pass over the rows."""
+    wr = w * XY[:, -1]
+    zr: list[FloatArray] = []
+    for b in blocks:
+        m, p = b.n_levels, b.lhs.shape[1]
+        keys = (b.codes[:, None] * p + np.arange(p)).ravel()
+        sums = np.bincount(keys, weights=(b.lhs * wr[:, None]).ravel(), minlength=m * p)
+        zr.append(np.asarray(sums, dtype=np.float64))
+    return zr, XY.T @ wr

@@ -39,15 +39,16 @@ __all__ = [
     "route",
 ]
 
-SMALL_DENSE = 100
+SMALL_DENSE = 150
 """Models of several terms with at most this many random effects factor the whole matrix
-densely: two products and one LAPACK call (Penicillin, 30: 20 µs against the blocked path's
-156 µs; three crossed terms with 105: 196 against 193)."""
+densely, each term scaling A's rows and columns by its template, then one LAPACK call
+(measured on three crossed scalar terms: 30 µs against the blocked path's 158 µs with 55
+random effects, 127 against 186 with 155, 243 against 214 with 205)."""
 
-SMALL_DENSE_ONE_TERM = 48
+SMALL_DENSE_ONE_TERM = 64
 """A single term with at most this many random effects is factored densely as well
-(sleepstudy, 36: 25 µs against the batched level blocks' 53; level blocks of 2 × 2, 60
-random effects: 71 against 91, 100: 164 against 51)."""
+(sleepstudy, 36: 16 µs against the batched level blocks' 53; 2 × 2 level blocks: 53 against
+80 with 80 random effects, 84 against 52 with 120)."""
 
 
 class Factor(Protocol):

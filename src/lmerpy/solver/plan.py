@@ -12,8 +12,7 @@ Blocks of the [X y] row are dense.  New weights (PIRLS) refill the numbers in pl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,10 +22,15 @@ from .crossprod import BlockProducts, ReBlock, diag_cross, lhs_products, weighte
 from .fillin import GramMap, PairProducts, bind, csr_keys, csr_with_pattern, pair_products
 from .structure import Structure
 
-if TYPE_CHECKING:
-    from .dense import DenseLambda
-
-__all__ = ["Inflow", "Plan", "RowKernels", "plan_from_cross_products", "plan_from_rows", "refill"]
+__all__ = [
+    "Inflow",
+    "Plan",
+    "RowKernels",
+    "plan_from_cross_products",
+    "plan_from_rows",
+    "refill",
+    "with_response",
+]
 
 DENSE_FILL = 0.25
 """An off-diagonal block filled more than this is stored dense (BLAS beats sparse there)."""
@@ -108,8 +112,8 @@ class Inflow:
 class Plan:
     """The templates and fill-in plan of one workspace.  Built by `plan_from_rows` or
     `plan_from_cross_products`, which bind ``maps``, ``inflow`` and ``q_needed`` once the
-    templates hold numbers; `refill` puts new numbers on the same patterns.  ``level_xy``,
-    ``dense`` and ``dense_lambda`` are what the routes of `dense` keep between evaluations."""
+    templates hold numbers; `refill` puts new numbers on the same patterns.  ``level_xy``
+    and ``dense`` are what the routes of `dense` keep between evaluations."""
 
     structure: Structure
     levels: Sequence[int]
@@ -137,8 +141,6 @@ class Plan:
     """One-term models: Z'W[X y] per level, (levels, p, p + 1) (kept until `refill`)."""
     dense: FloatArray | None = None
     """Small models: [Z X y]'W[Z X y] as one matrix (kept until `refill`)."""
-    dense_lambda: DenseLambda | None = None
-    """Small models: where θ's templates land in Λ."""
     n_terms: int = field(init=False)
     q: int = field(init=False)
     """Number of random effects."""
@@ -200,6 +202,30 @@ def refill(plan: Plan, w: FloatArray, XY: FloatArray) -> None:
             tmpl[(K, i)] = zxy
     tmpl[(K, K)] = XY.T @ WXY
     plan.level_xy = plan.dense = None
+
+
+def with_response(plan: Plan, zr: Sequence[FloatArray], xr: FloatArray) -> Plan:
+    """The plan of the same Z and X with a new response r: Z_i'Wr (``zr``, per term) and
+    [X r]'Wr (``xr``) replace the last row of the [X y] templates; every other template,
+    pattern and fill-in map is shared with ``plan``, which stays as it was."""
+    K, templates = plan.n_terms, dict(plan.templates)
+    for i, row in enumerate(zr):
+        templates[(K, i)] = _with_last_row(templates[(K, i)], row)
+    templates[(K, K)] = _with_last_row(templates[(K, K)], xr)
+    templates[(K, K)][:, -1] = xr
+    dense = None
+    if plan.dense is not None:
+        dense = _with_last_row(plan.dense, np.concatenate([*zr, xr]))
+        dense[:, -1] = dense[-1]
+    new = replace(plan, templates=templates, scratch={}, level_xy=None, dense=dense)
+    new.inflow = {key: _inflow(new, key, ks) for key, ks in new.structure.contributors.items()}
+    return new
+
+
+def _with_last_row(block: Block, row: FloatArray) -> FloatArray:
+    out = np.array(to_dense(block), dtype=np.float64)
+    out[-1] = row
+    return out
 
 
 def _spread_into(plan: Plan, key: Pair) -> None:

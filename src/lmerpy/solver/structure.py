@@ -127,6 +127,11 @@ def _fills_off_diagonal(P: _Pattern, n_rows: int) -> bool:
     return bool(counts.size and counts.max() > 1)
 
 
+SMALL_BLOCKS = 2**26
+"""Dense blocks under 64 MiB are not checked against the memory available (reading it costs
+more than a small model's whole factorisation)."""
+
+
 def check_level_blocks(n_levels: Sequence[int], dims: Sequence[int]) -> None:
     """Refuse, before any cross-product is formed, random terms whose per-level blocks
     (levels × columns² of each term) exceed MAX_DENSE_BYTES."""
@@ -146,7 +151,7 @@ def check_dense_size(n_levels: Sequence[int], dims: Sequence[int], st: Structure
     sizes = [m * p for m, p in zip(n_levels, dims, strict=True)]
     dense = [(i, sizes[i]) for i in range(len(sizes)) if st.dense_diag[i]]
     total = sum(8 * q * q for _, q in dense)
-    free = _available_memory()
+    free = _available_memory() if total >= SMALL_BLOCKS else None
     short = free is not None and 2 * total > free  # the blocks and a working copy
     if total > MAX_DENSE_BYTES or short:
         limit = (

@@ -11,7 +11,7 @@ model; everything reported at Λθ is read from that one factor.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,7 +22,14 @@ from .crossprod import BlockProducts, ReBlock, level_pairs
 from .diagonal import NotPositiveDefinite
 from .factor import Factor, PlsCriterion, criterion, decompose, factorise, fixed_effects
 from .gradient import has_gradient, objective_gradient
-from .plan import Plan, RowKernels, plan_from_cross_products, plan_from_rows, refill
+from .plan import (
+    Plan,
+    RowKernels,
+    plan_from_cross_products,
+    plan_from_rows,
+    refill,
+    with_response,
+)
 from .structure import Structure, analyse, check_dense_size
 
 __all__ = ["PlsCriterion", "PlsSolution", "PlsWorkspace", "ReBlock"]
@@ -112,6 +119,18 @@ class PlsWorkspace:
         ws._n, ws._weights, ws._log_w_sum = int(cp.n), np.zeros(0), float(cp.sum_log_w)
         ws._XY = None
         ws._plan = plan_from_cross_products(cp, _structure(cp.n_levels, cp.dims, cp.pairs))
+        return ws
+
+    def with_response(self, zr: Sequence[FloatArray], xr: FloatArray) -> PlsWorkspace:
+        """The workspace of the same Z, X and weights with a new response r (less any
+        offset), from its products alone: Z_i'Wr per term and [X r]'Wr (`response_cross`).
+        Everything else is shared; this workspace stays as it was. Rows kept for reweighting
+        are not carried over: the new workspace has no fitted values."""
+        ws = PlsWorkspace.__new__(PlsWorkspace)
+        ws._blocks, ws._X, ws._offset = (), np.zeros((0, self.p)), np.zeros(0)
+        ws._n, ws._weights, ws._log_w_sum = self._n, np.zeros(0), self._sum_log_w()
+        ws._XY = None
+        ws._plan = with_response(replace(self._plan, rows=None), zr, xr)
         return ws
 
     # -- sizes -----------------------------------------------------------------------------------

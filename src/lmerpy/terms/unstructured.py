@@ -52,7 +52,7 @@ class Unstructured:
 
     @staticmethod
     def _diagonal(n_cols: int) -> NDArray[np.bool_]:
-        cols, rows = np.triu_indices(n_cols)
+        cols, rows = _triangle(n_cols)
         return np.asarray(rows == cols)
 
 
