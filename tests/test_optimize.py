@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 
+import lmerpy
 from lmerpy import optimize_deviance
 from lmerpy.errors import FitError
 
@@ -65,3 +69,43 @@ def test_auto_uses_the_exact_gradient_and_leaves_a_stationary_bound() -> None:
 def test_without_a_gradient_auto_is_bobyqa() -> None:
     rec = optimize_deviance(lambda t: float((t[0] - 2) ** 2), lower=[0], start=[1])
     assert rec.optimizer == "bobyqa"
+
+
+def _slope_data(seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n, m = 600, 40
+    g, x = rng.integers(0, m, n), rng.normal(size=n)
+    y = 1 + 0.5 * x + rng.normal(size=m)[g] + 0.5 * rng.normal(size=m)[g] * x + rng.normal(size=n)
+    return pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
+
+
+@pytest.mark.parametrize("factor", [1e-6, 1e-3, 1e3, 1e6])
+@pytest.mark.parametrize("formula", ["y ~ x + (x | g)", "y ~ x + (x || g)"])
+def test_a_rescaled_slope_fits_the_same_model(factor: float, formula: str) -> None:
+    """The optimizer searches θ / scale (the random-effect columns' root mean squares), so a
+    predictor multiplied by 1e-6 or 1e6 gives the model of the unscaled one: the same ML
+    deviance, the slope and its SD scaled by the inverse factor, no spurious singular fit."""
+    data = _slope_data(11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lmerpy.errors.SingularFitWarning)
+        base = lmerpy.lmer(formula, data, reml=False)
+        scaled = lmerpy.lmer(formula, data.assign(x=data["x"] * factor), reml=False)
+    assert scaled.deviance == pytest.approx(base.deviance, rel=1e-9)
+    np.testing.assert_allclose(scaled.fixef.to_numpy() * [1, factor], base.fixef, rtol=1e-5)
+    sd, sd_base = (f.varcorr[f.varcorr["var2"].isna()].set_index("var1")["sdcor"]
+                   for f in (scaled, base))  # fmt: skip
+    assert sd["x"] * factor == pytest.approx(sd_base["x"], rel=1e-4)
+    assert sd["(Intercept)"] == pytest.approx(sd_base["(Intercept)"], rel=1e-4)
+    assert sd[np.nan] == pytest.approx(sd_base[np.nan], rel=1e-6)  # the residual
+
+
+def test_columns_near_unit_scale_leave_theta_as_lme4_searches_it() -> None:
+    design = lmerpy.lformula(
+        "Reaction ~ Days + (Days | Subject)", lmerpy.datasets.load("sleepstudy")
+    )
+    assert np.all(lmerpy.make_deviance(design).theta_scale == 1.0)
+    tiny = design.data.assign(Days=design.data["Days"] * 1e-4)
+    devfun = lmerpy.make_deviance(lmerpy.lformula("Reaction ~ Days + (Days | Subject)", tiny))
+    rms = np.sqrt(np.mean((design.data["Days"] * 1e-4) ** 2))
+    np.testing.assert_allclose(devfun.theta_scale, [1.0, 1 / rms, 1 / rms])
+    np.testing.assert_allclose(devfun.start, [1.0, 0.0, 1 / rms])

@@ -4,6 +4,7 @@ inward; snap near-zero parameters to the bound when that is no worse)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,22 @@ class OptimizerRecord:
     optimizer: str
     converged: bool
     messages: tuple[str, ...] = field(default=())
+
+
+class _Rescaled:
+    """The deviance function in θ / scale (its gradient too, where it has one)."""
+
+    def __init__(self, fn: Callable[[NDArray[np.float64]], float], scale: NDArray[np.float64]):
+        self.fn, self.scale = fn, scale
+        self.has_gradient = bool(getattr(fn, "has_gradient", False))
+        self.prefers_gradient = bool(getattr(fn, "prefers_gradient", True))
+
+    def __call__(self, theta: NDArray[np.float64]) -> float:
+        return float(self.fn(theta * self.scale))
+
+    def value_and_gradient(self, theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        value, grad = self.fn.value_and_gradient(theta * self.scale)  # type: ignore[attr-defined]
+        return float(value), np.asarray(grad, dtype=np.float64) * self.scale
 
 
 class _Counted:
@@ -107,6 +124,7 @@ def optimize_deviance(
     initial_step: ArrayLike | None = None,
     xtol: float = XTOL_ABS,
     ftol: float = FTOL_ABS,
+    scale: ArrayLike | None = None,
 ) -> OptimizerRecord:
     """Minimise ``devfun`` subject to ``lower <= theta <= upper`` (lme4: ``optimizeLmer``).
 
@@ -118,7 +136,24 @@ def optimize_deviance(
     fraction; else ``"bobyqa"``). ``initial_step`` sets
     BOBYQA's first step in each coordinate (NLopt's default otherwise); ``xtol`` and
     ``ftol`` its absolute tolerances on the parameters and on the objective.
+
+    ``scale`` (by default ``devfun.theta_scale`` where it has one) runs the optimizer on
+    θ / scale and reports θ: a random slope on a predictor of scale 1e-6 has a θ of
+    scale 1e6, which neither optimizer reaches from lme4's start at their tolerances.
     """
+    chosen = getattr(devfun, "theta_scale", None) if scale is None else scale
+    c = None if chosen is None else np.asarray(chosen, dtype=np.float64)
+    if c is not None and not np.all(c == 1.0):
+        record = optimize_deviance(
+            _Rescaled(devfun, c), lower=np.asarray(lower) / c, start=np.asarray(start) / c,
+            upper=None if upper is None else np.asarray(upper) / c, optimizer=optimizer,
+            initial_step=None if initial_step is None else np.asarray(initial_step) / c,
+            xtol=xtol, ftol=ftol, scale=np.ones_like(c),
+        )  # fmt: skip
+        return dataclasses.replace(
+            record, initial=record.initial * c, final=record.final * c,
+            lower=record.lower * c, upper=record.upper * c,
+        )  # fmt: skip
     lo = np.asarray(lower, dtype=np.float64)
     hi = np.full_like(lo, np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
     x0 = np.clip(np.asarray(start, dtype=np.float64), lo, hi)

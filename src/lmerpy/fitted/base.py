@@ -253,8 +253,11 @@ class MixedModelResult:
 
     @property
     def is_singular(self) -> bool:
-        """A parameter within ``SINGULAR_TOL`` of a finite bound (lme4's ``isSingular``)."""
-        theta, lower, upper = self.record.final, self.record.lower, self.record.upper
+        """A parameter within ``SINGULAR_TOL`` of a finite bound (lme4's ``isSingular``), in
+        the units the optimizer searched (θ / ``theta_scale`` of the deviance function)."""
+        scale = getattr(getattr(self, "devfun", None), "theta_scale", 1.0)
+        record = self.record
+        theta, lower, upper = (v / scale for v in (record.final, record.lower, record.upper))
         return bool(np.any(theta - lower < SINGULAR_TOL) or np.any(upper - theta < SINGULAR_TOL))
 
     @property

@@ -56,6 +56,8 @@ class DevianceFunction:
         layout = ThetaLayout(design)
         self.layout = layout
         self.slices, self.lower, self.upper = layout.slices, layout.lower, layout.upper
+        self.theta_scale = layout.scale
+        """Where the optimizer searches θ / theta_scale (`ThetaLayout.scale`)."""
         self.theta_names = layout.names
         moment = _moment_start(design, products.n, products.moments)
         self.start = moment if moment is not None else layout.start
