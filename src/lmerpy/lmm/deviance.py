@@ -73,12 +73,12 @@ class DevianceFunction:
         new.evaluations = 0
         new.reml = self.reml if reml is None else reml
         if design is not None:
-            new.design = design
+            new.design, blocks = design, re_blocks(design)
             XY = np.column_stack([design.X, design.y - _offset(design)])
             weights = np.ones(design.nobs) if design.weights is None else design.weights
-            zr, xr = response_cross(re_blocks(design), XY, weights)
+            zr, xr = response_cross(blocks, XY, weights)
             new.workspace = self.workspace.with_response(zr, xr)
-            moments = Moments.of_rows(re_blocks(design), np.column_stack([design.X, design.y]))
+            moments = Moments.of_rows(blocks, np.column_stack([design.X, design.y]))
             moment = _moment_start(design, design.nobs, moments)
             new.start = moment if moment is not None else self.layout.start
         return new
