@@ -27,12 +27,12 @@ class ThetaLayout:
         self.upper = np.concatenate([tt.upper_bounds(p) for tt, p in typed])
         self.start = np.concatenate([tt.theta_start(p) for tt, p in typed])
         self.names = [n for t in design.terms for n in t.term_type.theta_names(t.columns, t.group)]
-        self.scale = np.concatenate([_theta_scale(t) for t in design.terms])
+        scale = np.concatenate([_theta_scale(t) for t in design.terms])
+        near_unit = np.all((scale >= 1 / SCALE_RANGE) & (scale <= SCALE_RANGE))
+        self.scale = np.ones_like(scale) if near_unit else scale
         """Per θ, the scale of its row's column of the term's model matrix where some column
         lies far from unit scale (outside 1/SCALE_RANGE..SCALE_RANGE, root mean square),
         else 1: the optimizer searches θ / scale and the start is scale · lme4's."""
-        if np.all((self.scale >= 1 / SCALE_RANGE) & (self.scale <= SCALE_RANGE)):
-            self.scale = np.ones_like(self.scale)
         self.start = self.start * self.scale
 
     def lambdas(self, theta: ArrayLike) -> list[NDArray[np.float64]]:
@@ -54,15 +54,15 @@ leave θ as lme4 searches it."""
 
 
 def _theta_scale(term: RandomEffectsTerm) -> NDArray[np.float64]:
-    """1 / RMS of the column of each θ's row (``us``: the rows of T's lower triangle,
-    column-major; ``diag``: its columns), 1 for the other types and without rows."""
+    """1 / RMS of the column of each θ's row of T (read off the term type's own map θ -> T,
+    linear for ``us`` and heterogeneous ``diag``), 1 for the other types and without rows."""
     values, k = term.lhs.values, term.n_theta
     name, p = term.term_type.name, len(term.columns)
     if values.shape[0] == 0 or name not in ("us", "diag") or (name == "diag" and k != p):
         return np.ones(k)
     rms = np.sqrt(np.mean(values**2, axis=0))
     inverse = np.divide(1.0, rms, out=np.ones(p), where=rms > 0)
-    rows = np.arange(p) if name == "diag" else np.triu_indices(p)[1]
+    rows = [int(np.argwhere(term.term_type.lambda_block(e, p))[0, 0]) for e in np.eye(k)]
     return np.asarray(inverse[rows], dtype=np.float64)
 
 
