@@ -114,11 +114,17 @@ class PlsWorkspace:
         no rows, so ``solve`` returns no fitted values and ``reweight`` is not available."""
         if cp.p < 1 or cp.n < 1:
             raise ArgumentError("cross-products need at least one row and one column of X")
+        plan = plan_from_cross_products(cp, _structure(cp.n_levels, cp.dims, cp.pairs))
+        return cls._without_rows(plan, int(cp.n), float(cp.sum_log_w))
+
+    @classmethod
+    def _without_rows(cls, plan: Plan, n: int, sum_log_w: float) -> PlsWorkspace:
+        """A workspace on a plan alone, with no rows (no fitted values, no reweighting)."""
         ws = cls.__new__(cls)
-        ws._blocks, ws._X, ws._offset = (), np.zeros((0, cp.p)), np.zeros(0)
-        ws._n, ws._weights, ws._log_w_sum = int(cp.n), np.zeros(0), float(cp.sum_log_w)
+        ws._blocks, ws._X, ws._offset = (), np.zeros((0, plan.p)), np.zeros(0)
+        ws._n, ws._weights, ws._log_w_sum = n, np.zeros(0), sum_log_w
         ws._XY = None
-        ws._plan = plan_from_cross_products(cp, _structure(cp.n_levels, cp.dims, cp.pairs))
+        ws._plan = plan
         return ws
 
     def with_response(self, zr: Sequence[FloatArray], xr: FloatArray) -> PlsWorkspace:
@@ -126,12 +132,8 @@ class PlsWorkspace:
         offset), from its products alone: Z_i'Wr per term and [X r]'Wr (`response_cross`).
         Everything else is shared; this workspace stays as it was. Rows kept for reweighting
         are not carried over: the new workspace has no fitted values."""
-        ws = PlsWorkspace.__new__(PlsWorkspace)
-        ws._blocks, ws._X, ws._offset = (), np.zeros((0, self.p)), np.zeros(0)
-        ws._n, ws._weights, ws._log_w_sum = self._n, np.zeros(0), self._sum_log_w()
-        ws._XY = None
-        ws._plan = with_response(replace(self._plan, rows=None), zr, xr)
-        return ws
+        plan = with_response(replace(self._plan, rows=None), zr, xr)
+        return PlsWorkspace._without_rows(plan, self._n, self._sum_log_w())
 
     # -- sizes -----------------------------------------------------------------------------------
 
