@@ -18,13 +18,12 @@ import numpy as np
 
 from ..errors import ArgumentError
 from .progress import progress_bar
-from .threads import blas_thread_limit, one_blas_thread
+from .threads import one_blas_thread, pin_blas_threads
 
 __all__ = ["parallel_map", "replicate_seeds", "resolve_jobs"]
 
 T = TypeVar("T")
 _TASK: list[Callable[[int], Any]] = []  # the task of the running map, inherited by forked workers
-_LIMIT: list[Any] = []  # each worker's BLAS thread limit, kept for the worker's life
 
 
 def resolve_jobs(n_jobs: int | None) -> int:
@@ -77,7 +76,7 @@ def parallel_map(
 
 
 def _one_thread() -> None:
-    _LIMIT[:] = [blas_thread_limit(1)]
+    pin_blas_threads(1)
 
 
 def _run(i: int) -> Any:

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .._util.threads import wide_blas
 from .blocks import Block, FloatArray, bd_sparse, to_dense
 
 __all__ = ["Diag", "NotPositiveDefinite", "small_back_solve", "small_cholesky_solve"]
@@ -38,7 +39,8 @@ class Diag:
             # U.T is U's Fortran-ordered view: its upper triangle is U's lower one (row >= col),
             # the only part read.  R'R = U with R upper, so L = R' (no copies).
             try:
-                R = sla.cholesky(U.T, lower=False, overwrite_a=True, check_finite=False)
+                with wide_blas(U.shape[0]):
+                    R = sla.cholesky(U.T, lower=False, overwrite_a=True, check_finite=False)
             except np.linalg.LinAlgError as err:
                 raise NotPositiveDefinite from err
             return Diag(np.asarray(R).T, None)

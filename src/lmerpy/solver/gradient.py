@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg as sla
 
+from .._util.threads import wide_blas
 from .blocked import BlockedFactor, factorise_blocked
 from .blocks import FloatArray, gram, scale_columns, to_dense
 from .dense import factorise_one_term
@@ -138,7 +139,8 @@ def _trailing_inverse(f: BlockedFactor, blocks: list[slice]) -> FloatArray:
                 L_RR[blocks[k - 1], blocks[i - 1]] = to_dense(f.off[(k, i)])
     # L_RR' is L_RR's Fortran-ordered view: LAPACK inverts U'U = L_RR L_RR' in place and
     # leaves the upper triangle of the view, Z's lower triangle (row >= col) here.
-    Zt, info = sla.lapack.dpotri(L_RR.T, lower=0, overwrite_c=1)
+    with wide_blas(L_RR.shape[0]):
+        Zt, info = sla.lapack.dpotri(L_RR.T, lower=0, overwrite_c=1)
     if info != 0:
         raise NotPositiveDefinite
     return np.asarray(Zt.T)
