@@ -27,9 +27,9 @@ from ..solver.crossprod import (
     Moments,
     ReBlock,
     canonical,
-    diag_cross,
+    diag_cross_rows,
     level_pairs,
-    lhs_products,
+    z_cross,
     z_matrix,
 )
 from .schema import Schema
@@ -115,24 +115,15 @@ class CrossProducts:
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
         raw = np.column_stack([X, y])
         XY = raw if offset is None else np.column_stack([X, y - offset])
-        Z = [z_matrix(b) for b in blocks]
-        WZ = [sp.csr_matrix(z.multiply(w[:, None])) for z in Z] if weights is not None else Z
-        off: dict[Pair, sp.csr_matrix] = {}
-        pairs: dict[Pair, sp.csr_matrix] = {}
-        for j in range(len(blocks)):
-            for i in range(j):
-                P = level_pairs(blocks[j], blocks[i])
-                if P.nnz:
-                    pairs[(j, i)] = P
-                    off[(j, i)] = canonical(sp.csr_matrix(Z[j].T @ WZ[i]))
+        off, pairs = _off_diagonal(blocks, w, weights is not None)
         WXY = w[:, None] * XY  # always a product: XY'XY alone would take BLAS's syrk path
         return CrossProducts(
             n=n,
             sum_log_w=float(np.sum(np.log(w))) if weights is not None else 0.0,
-            diag=tuple(diag_cross(b, w, lhs_products(b.lhs, b.lhs)) for b in blocks),
+            diag=tuple(diag_cross_rows(b, w) for b in blocks),
             off=off,
             pairs=pairs,
-            zxy=tuple(np.ascontiguousarray(np.asarray(wz.T @ XY).T) for wz in WZ),
+            zxy=tuple(z_cross(b, XY, w) for b in blocks),
             xy=XY.T @ WXY,
             moments=Moments.of_rows(blocks, raw) if moments else None,
         )
@@ -218,6 +209,26 @@ class CrossProducts:
     def load(path: str | os.PathLike[str]) -> CrossProducts:
         """Read what ``save`` wrote."""
         return load_cross_products(path)
+
+
+def _off_diagonal(
+    blocks: Sequence[ReBlock], w: FloatArray, weighted: bool
+) -> tuple[dict[Pair, sp.csr_matrix], dict[Pair, sp.csr_matrix]]:
+    """Z_j'WZ_i and the level pairs for the terms j > i that share rows (Z formed only
+    where there are several terms)."""
+    off: dict[Pair, sp.csr_matrix] = {}
+    pairs: dict[Pair, sp.csr_matrix] = {}
+    if len(blocks) < 2:
+        return off, pairs
+    Z = [z_matrix(b) for b in blocks]
+    WZ = [sp.csr_matrix(z.multiply(w[:, None])) for z in Z] if weighted else Z
+    for j in range(len(blocks)):
+        for i in range(j):
+            P = level_pairs(blocks[j], blocks[i])
+            if P.nnz:
+                pairs[(j, i)] = P
+                off[(j, i)] = canonical(sp.csr_matrix(Z[j].T @ WZ[i]))
+    return off, pairs
 
 
 def _same_schema(a: Schema | None, b: Schema | None) -> Schema | None:

@@ -18,7 +18,14 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-__all__ = ["BlockProducts", "Moments", "ReBlock", "response_cross"]
+__all__ = [
+    "BlockProducts",
+    "Moments",
+    "ReBlock",
+    "diag_cross_rows",
+    "response_cross",
+    "z_cross",
+]
 
 Pair = tuple[int, int]
 
@@ -166,11 +173,29 @@ def response_cross(
     """The products of the last column r of XY = [X r] (a response, less any offset) with
     weights w: Z_i'Wr per term, level-major, and [X r]'Wr. What a new response changes in
     [Z X y]'W[Z X y]; one pass over the rows."""
-    wr = w * XY[:, -1]
-    zr: list[FloatArray] = []
-    for b in blocks:
-        m, p = b.n_levels, b.lhs.shape[1]
-        keys = (b.codes[:, None] * p + np.arange(p)).ravel()
-        sums = np.bincount(keys, weights=(b.lhs * wr[:, None]).ravel(), minlength=m * p)
-        zr.append(np.asarray(sums, dtype=np.float64))
-    return zr, XY.T @ wr
+    r = XY[:, -1:]
+    return [z_cross(b, r, w)[0] for b in blocks], XY.T @ (w * r[:, 0])
+
+
+def z_cross(block: ReBlock, V: FloatArray, w: FloatArray) -> FloatArray:
+    """(Z_i'WV)', (k, n_levels p) for the n × k matrix V: a bincount per column pair,
+    without forming Z."""
+    m, p = block.n_levels, block.lhs.shape[1]
+    out = np.empty((V.shape[1], m, p))
+    for a in range(p):
+        wl = block.lhs[:, a] * w
+        for c in range(V.shape[1]):
+            out[c, :, a] = np.bincount(block.codes, weights=wl * V[:, c], minlength=m)
+    return out.reshape(V.shape[1], m * p)
+
+
+def diag_cross_rows(block: ReBlock, w: FloatArray) -> FloatArray:
+    """`diag_cross` from the rows alone: a bincount per pair of columns a >= b, mirrored,
+    without the (n, p, p) row products a reweighting caller keeps."""
+    m, p = block.n_levels, block.lhs.shape[1]
+    out = np.empty((m, p, p))
+    for a in range(p):
+        for b in range(a + 1):
+            values = block.lhs[:, a] * block.lhs[:, b] * w
+            out[:, a, b] = out[:, b, a] = np.bincount(block.codes, weights=values, minlength=m)
+    return out

@@ -49,26 +49,34 @@ class LevelFactor:
 
 def factorise_one_term(plan: Plan, T: FloatArray) -> LevelFactor:
     """L of a one-term model at template T in a handful of batched numpy calls; raises
-    NotPositiveDefinite."""
+    NotPositiveDefinite. The products with T are single BLAS calls over all levels at
+    once ((levels · rows) × p times p × p), not per-level stacks."""
     D = plan.templates[(0, 0)]  # (levels, p, p) block diagonal of Z'WZ
     assert isinstance(D, np.ndarray) and D.ndim == 3
-    p = D.shape[1]
+    m, p = D.shape[0], D.shape[1]
+    xy_t = _level_xy_t(plan)  # (levels, p + 1, p): (Z_l'W[X y])'
+    k = xy_t.shape[1]
+    DT = (D.reshape(-1, p) @ T).reshape(m, p, p)  # D_l T
+    A = (DT.transpose(0, 2, 1).reshape(-1, p) @ T).reshape(m, p, p)  # (D_l T)'T = T'D_l T
+    A += np.eye(p)
+    B = (xy_t.reshape(-1, p) @ T).reshape(m, k, p).transpose(0, 2, 1)  # T'Z_l'W[X y]
     try:
-        L, C = small_cholesky_solve(T.T @ D @ T + np.eye(p), T.T @ _level_xy(plan))
-        Lxy = np.linalg.cholesky(plan.templates[(1, 1)] - np.einsum("lpa,lpb->ab", C, C))
+        L, C = small_cholesky_solve(A, B)
+        rows = C.reshape(-1, k)
+        Lxy = np.linalg.cholesky(plan.templates[(1, 1)] - rows.T @ rows)
     except np.linalg.LinAlgError as err:
         raise NotPositiveDefinite from err
     ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
     return LevelFactor(L, C, np.asarray(Lxy, dtype=np.float64), ldL2)
 
 
-def _level_xy(plan: Plan) -> FloatArray:
-    """Z_l'W[X y] per level, (levels, p, p + 1) (kept on the plan until it is refilled)."""
+def _level_xy_t(plan: Plan) -> FloatArray:
+    """(Z_l'W[X y])' per level, (levels, p + 1, p) (kept on the plan until it is refilled)."""
     if plan.level_xy is None:
         D = plan.templates[(0, 0)]
         m, p = D.shape[0], D.shape[1]
         xy = to_dense(plan.templates[(1, 0)])
-        plan.level_xy = np.ascontiguousarray(xy.reshape(-1, m, p).transpose(1, 2, 0))
+        plan.level_xy = np.ascontiguousarray(xy.reshape(-1, m, p).transpose(1, 0, 2))
     return plan.level_xy
 
 

@@ -121,12 +121,12 @@ def small_cholesky_solve(A: FloatArray, B: FloatArray) -> tuple[FloatArray, Floa
     p = A.shape[1]
     if p > 2:
         full = np.asarray(np.linalg.cholesky(A), dtype=np.float64)
-        return full, np.asarray(np.linalg.solve(full, B), dtype=np.float64)
+        return full, np.ascontiguousarray(np.linalg.solve(full, B), dtype=np.float64)
     if not np.all(A[:, 0, 0] > 0):
         raise np.linalg.LinAlgError("not positive definite")
     L: FloatArray = np.zeros_like(A)
     L[:, 0, 0] = np.sqrt(A[:, 0, 0])
-    C = np.empty_like(B)
+    C = np.empty(B.shape)  # C-ordered whatever B's layout: its rows are read as one matrix
     C[:, 0] = B[:, 0] / L[:, 0, 0, None]
     if p == 2:
         L[:, 1, 0] = A[:, 1, 0] / L[:, 0, 0]

@@ -138,7 +138,7 @@ class Plan:
     scratch: dict[Pair, Block] = field(default_factory=dict)
     """One work block per block of L, reused by every evaluation."""
     level_xy: FloatArray | None = None
-    """One-term models: Z'W[X y] per level, (levels, p, p + 1) (kept until `refill`)."""
+    """One-term models: (Z_l'W[X y])' per level, (levels, p + 1, p) (kept until `refill`)."""
     dense: FloatArray | None = None
     """Small models: [Z X y]'W[Z X y] as one matrix (kept until `refill`)."""
     n_terms: int = field(init=False)
