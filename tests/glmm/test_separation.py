@@ -203,3 +203,51 @@ def test_glmer_refuses_separated_data_before_fitting() -> None:
     with pytest.raises(lmerpy.errors.SeparationError, match="quasi-complete separation"):
         lmerpy.glmer("y ~ x + (1 | g)", BRIEF, "poisson")
     assert detect("y ~ x + (1 | g)", BRIEF.assign(y=[2, 1, 0, 1]), "poisson") is None
+
+
+def _large(seed: int, separated: bool) -> tuple[np.ndarray, np.ndarray]:
+    """4,000 distinct binary rows with a covariate and a rare factor level; with
+    ``separated`` that level's 12 rows are all failures (quasi-complete separation)."""
+    rng = np.random.default_rng(seed)
+    n = 4_000
+    x, rare = rng.normal(size=n), np.zeros(n)
+    rare[rng.choice(n, 12, replace=False)] = 1.0
+    y = (rng.random(n) < 1 / (1 + np.exp(-0.3 * x))).astype(float)
+    if separated:
+        y[rare == 1] = 0.0
+    else:
+        y[np.flatnonzero(rare)[:2]] = [0.0, 1.0]
+    return np.column_stack([np.ones(n), x, rare]), y
+
+
+def test_large_unseparated_data_are_cleared_by_one_sampled_programme(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above SAMPLE_ROWS distinct rows a sample's programme decides when it finds d = 0
+    with full rank: one small solve, not the whole programme."""
+    sizes: list[int] = []
+    solve = module._solve
+
+    def counted(signed: np.ndarray, weight: np.ndarray, equal: np.ndarray) -> object:
+        sizes.append(len(signed) + len(equal))
+        return solve(signed, weight, equal)
+
+    monkeypatch.setattr(module, "_solve", counted)
+    monkeypatch.setattr(module, "SAMPLE_ROWS", 500)  # the data have 8 times as many
+    X, y = _large(1, separated=False)
+    assert separation(X, y, "binomial", ["(Intercept)", "x", "rare"]) is None
+    assert len(sizes) == 1 and sizes[0] < 2 * module.SAMPLE_ROWS
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_sample_never_hides_a_separation(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A separation in a few rows the sample may miss is found as without the sample."""
+    X, y = _large(seed, separated=True)
+    names = ["(Intercept)", "x", "rare"]
+    monkeypatch.setattr(module, "SAMPLE_ROWS", 500)  # a sample of ~500 holds ~1.5 rare rows
+    sampled = separation(X, y, "binomial", names)
+    monkeypatch.setattr(module, "SAMPLE_ROWS", 10**9)
+    whole = separation(X, y, "binomial", names)
+    assert sampled is not None and whole is not None
+    assert sampled.to_zero == whole.to_zero == tuple(np.flatnonzero(X[:, 2]))
+    assert sampled.columns == whole.columns == ("rare",)

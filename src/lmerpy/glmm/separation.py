@@ -42,7 +42,12 @@ comparison), each keeping its count c_i. Then solve with HiGHS
     maximise Σ c_i s_i x_i d   subject to  s_i x_i d >= 0,  x_k d = 0,  -1 <= d_j <= 1,
 
 whose optimum is 0 (at d = 0) iff the data are not separated, X having full column rank on the
-rows with positive weight. If a direction is found, the objective is restricted to the rows it
+rows with positive weight. With more than SAMPLE_ROWS distinct rows, a sample of about that many
+is solved first: leaving rows out only removes constraints, so if the sample's optimum is
+d = 0 exactly and its rows have full column rank, no direction pushes any row of the whole
+data (a large unseparated data set is cleared in milliseconds; HiGHS needed minutes for the
+whole programme on 200,000 rows). Any other outcome of the sample leaves the verdict to the
+whole programme. If a direction is found, the objective is restricted to the rows it
 did not push and the programme re-solved; the sum of the directions found pushes every row that
 any direction can push (directions satisfying the constraints form a convex cone, closed under
 addition).
@@ -78,6 +83,9 @@ IntArray = NDArray[np.intp]
 BoolArray = NDArray[np.bool_]
 
 TOLERANCE = 1e-9  # a row is pushed when s_i x_i d exceeds this, with |x_ij|, |d_j| <= 1
+
+SAMPLE_ROWS = 5000
+"""Distinct rows above which a sample of about this many is tried first (`_direction`)."""
 HIGHS_FEASIBILITY = TOLERANCE / 10  # HiGHS's primal feasibility tolerance
 
 
@@ -240,6 +248,8 @@ def _direction(X: FloatArray, sign: FloatArray) -> FloatArray | None:
     bounded = sign != 0
     signed, counts = _distinct_rows(sign[bounded, None] * X[bounded])
     equal, _ = _distinct_rows(X[~bounded])
+    if _unseparated_on_a_sample(signed, equal):
+        return None
     total, open_rows = np.zeros(X.shape[1]), counts.astype(np.float64)
     while open_rows.any():
         d = _solve(signed, open_rows, equal)
@@ -252,6 +262,25 @@ def _direction(X: FloatArray, sign: FloatArray) -> FloatArray | None:
     if not _valid(X, sign, total):
         return None
     return np.where(np.abs(total) > TOLERANCE, total, 0.0)  # drop simplex noise, if any
+
+
+def _unseparated_on_a_sample(signed: FloatArray, equal: FloatArray) -> bool:
+    """An exact shortcut for large data: the programme on SAMPLE_ROWS of the rows. Each row
+    left out only removes a constraint, so the sample's cone {d : A_S d >= 0, E_S d = 0}
+    holds the whole data's. If the sample's optimum is d = 0 exactly, every d of that cone
+    has A_S d = 0 and E_S d = 0, so d = 0 when the sampled rows have full column rank: no
+    direction pushes any row. Otherwise (a direction, or a rank-deficient sample) the whole
+    programme decides. HiGHS took 328 s on the 200,000 distinct rows of a binary model with
+    one covariate; the sample takes milliseconds."""
+    if len(signed) + len(equal) <= SAMPLE_ROWS:
+        return False
+    rng = np.random.default_rng(0)
+    share = SAMPLE_ROWS / (len(signed) + len(equal))
+    picked = [rows[rng.random(len(rows)) < share] for rows in (signed, equal)]
+    if np.linalg.matrix_rank(np.vstack(picked)) < signed.shape[1]:
+        return False
+    d = _solve(picked[0], np.ones(len(picked[0])), picked[1])
+    return d is not None and not d.any()
 
 
 def _distinct_rows(A: FloatArray) -> tuple[FloatArray, IntArray]:
