@@ -27,7 +27,7 @@ from ..solver.crossprod import (
     Moments,
     ReBlock,
     canonical,
-    diag_cross_rows,
+    diag_cross,
     level_pairs,
     z_cross,
     z_matrix,
@@ -120,7 +120,7 @@ class CrossProducts:
         return CrossProducts(
             n=n,
             sum_log_w=float(np.sum(np.log(w))) if weights is not None else 0.0,
-            diag=tuple(diag_cross_rows(b, w) for b in blocks),
+            diag=tuple(diag_cross(b, w) for b in blocks),
             off=off,
             pairs=pairs,
             zxy=tuple(z_cross(b, XY, w) for b in blocks),

@@ -22,7 +22,7 @@ __all__ = [
     "BlockProducts",
     "Moments",
     "ReBlock",
-    "diag_cross_rows",
+    "diag_cross",
     "response_cross",
     "z_cross",
 ]
@@ -149,17 +149,6 @@ def weighted(w: FloatArray, products: FloatArray | None) -> FloatArray:
     return (products.reshape(w.size, -1) * w[:, None]).ravel()
 
 
-def diag_cross(block: ReBlock, w: FloatArray, products: FloatArray | None) -> FloatArray:
-    """The level blocks of Z_i'WZ_i, shape (n_levels, p, p); ``products`` is the block's
-    `lhs_products` with itself (a caller that reweights keeps them)."""
-    m, p = block.n_levels, block.lhs.shape[1]
-    values = weighted(w, products).reshape(-1, p * p)
-    out = np.empty((m, p * p))
-    for ac in range(p * p):
-        out[:, ac] = np.bincount(block.codes, weights=values[:, ac], minlength=m)
-    return out.reshape(m, p, p)
-
-
 def level_pairs(bj: ReBlock, bi: ReBlock) -> sp.csr_matrix:
     """Rows shared by each pair of levels of two terms, (n_levels_j, n_levels_i)."""
     ones = np.ones(bj.codes.size)
@@ -189,9 +178,9 @@ def z_cross(block: ReBlock, V: FloatArray, w: FloatArray) -> FloatArray:
     return out.reshape(V.shape[1], m * p)
 
 
-def diag_cross_rows(block: ReBlock, w: FloatArray) -> FloatArray:
-    """`diag_cross` from the rows alone: a bincount per pair of columns a >= b, mirrored,
-    without the (n, p, p) row products a reweighting caller keeps."""
+def diag_cross(block: ReBlock, w: FloatArray) -> FloatArray:
+    """The level blocks of Z_i'WZ_i, shape (n_levels, p, p): a bincount per pair of columns
+    a >= b, mirrored, with no (n, p, p) row products formed or kept."""
     m, p = block.n_levels, block.lhs.shape[1]
     out = np.empty((m, p, p))
     for a in range(p):

@@ -81,8 +81,6 @@ class RowKernels:
     blocks: tuple[ReBlock, ...]
     zt: list[sp.csr_matrix]
     """Z_i' of each term."""
-    diag_products: list[FloatArray | None]
-    """`lhs_products` of each term with itself."""
     scatter: dict[Pair, Scatter]
     """One for each structurally non-zero off-diagonal block."""
 
@@ -91,7 +89,6 @@ class RowKernels:
         return RowKernels(
             blocks,
             [sp.csr_matrix(z_matrix(b).T) for b in blocks],
-            [lhs_products(b.lhs, b.lhs) for b in blocks],
             {(j, i): Scatter.of(blocks[j], blocks[i]) for j, i in st.nonzero},
         )
 
@@ -193,7 +190,7 @@ def refill(plan: Plan, w: FloatArray, XY: FloatArray) -> None:
         pp.refresh(plan.S[(j, k)], plan.S[(i, k)])
     WXY = w[:, None] * XY
     for i, blk in enumerate(rows.blocks):
-        D = diag_cross(blk, w, rows.diag_products[i])
+        D = diag_cross(blk, w)
         tmpl[(i, i)] = dense_from_blocks(D) if st.dense_diag[i] else D
         zxy = np.ascontiguousarray(np.asarray(rows.zt[i] @ WXY).T)  # (Z_i'W[X y])
         if (K, i) in tmpl:  # in place: the fill-in plan holds this array
