@@ -200,19 +200,24 @@ class Encoder:
         if len(frame) == 0:
             return self.empty()
         y, X, blocks, offset = self.rows(frame)
-        return CrossProducts.from_rows(blocks, X, y, self._weights(frame), offset)
+        return CrossProducts.from_rows(blocks, X, y, self.weights(frame), offset)
 
     def rows(
         self, frame: pd.DataFrame
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], list[ReBlock], NDArray[np.float64] | None]:
         """y, the full X, each term's codes and model matrix, and the offset of complete rows."""
-        y = response_vector(self.spec, frame)
+        return response_vector(self.spec, frame), *self.predictors(frame)
+
+    def predictors(
+        self, frame: pd.DataFrame
+    ) -> tuple[NDArray[np.float64], list[ReBlock], NDArray[np.float64] | None]:
+        """The full X, each term's codes and model matrix, and the offset of complete rows."""
         X = self._matrix(self.fixed, frame, "the fixed effects")
         blocks = []
         for rt, coder in zip(self.random, self.coders, strict=True):
             lhs = self._matrix(self._lhs[rt.lhs], frame, f"the random term {rt}")
             blocks.append(ReBlock(coder.codes(frame), coder.n_levels, lhs))
-        return y, X, blocks, offset_vector(self.spec, frame)
+        return X, blocks, offset_vector(self.spec, frame)
 
     def complete(self, chunk: pd.DataFrame) -> NDArray[np.bool_]:
         """Which rows of a chunk have every used variable (and weight)."""
@@ -231,7 +236,8 @@ class Encoder:
         require_finite(values, what)
         return values
 
-    def _weights(self, frame: pd.DataFrame) -> NDArray[np.float64] | None:
+    def weights(self, frame: pd.DataFrame) -> NDArray[np.float64] | None:
+        """The prior weights of complete rows (None without a weights column)."""
         if self.schema.weights is None:
             return None
         try:

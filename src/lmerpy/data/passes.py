@@ -19,7 +19,7 @@ from .schema import Schema, scan_chunk
 from .sources import open_source
 from .sources.base import Source
 
-__all__ = ["cross_products", "scan"]
+__all__ = ["cross_products", "scan", "used_columns"]
 
 
 def scan(
@@ -34,7 +34,7 @@ def scan(
     lme4 holds the data in memory). Schemas of parts of the data merge with ``+``."""
     source = open_source(data, batch_size=batch_size, progress=progress)
     text = formula if isinstance(formula, str) else str(formula)
-    used = _used_columns(text, weights, source)
+    used = used_columns(text, weights, source)
     first = partial(scan_chunk, text, weights=weights)
     schema: Schema = source.reduce(first, operator.add, columns=used, label="lmerpy scan")
     return schema
@@ -71,7 +71,7 @@ def cross_products(
         schema = model
     else:
         schema = scan(model, data, weights=weights, batch_size=batch_size, progress=progress)
-    used = _used_columns(schema.formula, schema.weights, source)
+    used = used_columns(schema.formula, schema.weights, source)
     encode = _Encode(schema)
     blocks: CrossProducts = source.reduce(
         encode, operator.add, columns=used, label="lmerpy cross-products"
@@ -79,7 +79,8 @@ def cross_products(
     return dataclasses.replace(blocks, schema=schema)
 
 
-def _used_columns(formula: str, weights: str | None, source: Source) -> list[str]:
+def used_columns(formula: str, weights: str | None, source: Source) -> list[str]:
+    """The columns a model reads, each checked to be in the data."""
     spec = parse_formula(formula)
     used = [*spec.variables, *([weights] if weights else [])]
     available = source.columns

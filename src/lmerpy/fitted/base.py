@@ -161,9 +161,13 @@ class MixedModelResult:
 
     def _require_rows(self, what: str) -> None:
         if self.design.streamed_rows is not None:
+            how = (
+                "predict(chunk) gives them chunk by chunk"
+                if self.generalized
+                else "lmerpy.write_fitted(fit, data, path) writes them to Parquet"
+            )
             raise DataError(
-                f"the {what} of a fit to data read in chunks are not kept in memory: "
-                "lmerpy.write_fitted(fit, data, path) writes them to Parquet"
+                f"the {what} of a fit to data read in chunks are not kept in memory: {how}"
             )
 
     @property

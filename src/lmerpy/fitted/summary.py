@@ -153,7 +153,7 @@ def summarize_glmer(
     fit: MixedModelResult,
     family: str,
     nagq: int,
-    pearson: pd.Series,
+    pearson: pd.Series | None,
     *,
     dispersion: str = "",
     other_models: tuple[tuple[str, pd.DataFrame], ...] = (),
@@ -169,8 +169,11 @@ def summarize_glmer(
         {"AIC": fit.aic, "BIC": fit.bic, "logLik": fit.loglik, "deviance": fit.objective,
          "df.resid": fit.df_residual}
     )  # fmt: skip
-    quantiles = np.quantile(pearson, [0, 0.25, 0.5, 0.75, 1])
-    scaled = pd.Series(quantiles, index=["Min", "1Q", "Median", "3Q", "Max"])
+    names = ["Min", "1Q", "Median", "3Q", "Max"]
+    if pearson is None:  # data read in chunks: no rows in memory
+        scaled = pd.Series(np.nan, index=names)
+    else:
+        scaled = pd.Series(np.quantile(pearson, [0, 0.25, 0.5, 0.75, 1]), index=names)
     return Summary(
         title, fit.design.spec.formula, criteria, scaled,
         random_effects_table(fit, residual=False), fit.nobs, fit.ngroups, fit.coef_table(),

@@ -21,6 +21,7 @@ import scipy.optimize
 from numpy.typing import ArrayLike, NDArray
 
 from .._util.threads import one_blas_thread
+from ..data.sources import is_chunked
 from ..design import Design, build_design, check_columns, checked
 from ..design.checks import Checks, DataWarning
 from ..design.grouping import level_labels
@@ -41,9 +42,10 @@ from ..optimize import OptimizerRecord, optimize_deviance
 from .family import Family, get_family
 from .laplace import LaplaceDeviance, RowModel
 from .optimum import derivatives, newton_polish, try_edges
-from .pirls import ETA_TOL, MAX_NAGQ, GlmmDeviance, PirlsFit
+from .pirls import ETA_TOL, MAX_NAGQ, GlmmDeviance, PirlsFit, PirlsObjectives
 from .result import GlmerResult
 from .separation import separation, separation_message
+from .streamed import streamed_glmm
 
 __all__ = ["fit_glmm", "fit_laplace", "glformula", "glm_start", "glmer"]
 
@@ -80,6 +82,8 @@ def glmer(
     checks: Checks | None = None,
     zi: str | None = None,
     disp: str | None = None,
+    batch_size: int | None = None,
+    progress: bool | None = None,
 ) -> GlmerResult:
     """Fit a generalized linear mixed model by maximum likelihood (lme4: ``glmer``; glmmTMB:
     ``glmmTMB`` for the families with a dispersion parameter, ``ziformula``, ``dispformula``).
@@ -89,7 +93,10 @@ def glmer(
             two-level factor whose first level is failure), ``cbind(successes, failures)``,
             or a proportion with ``weights=`` the number of trials. ``offset(log(t))``
             terms enter the linear predictor as they are.
-        data: a DataFrame with every variable the formula names.
+        data: a DataFrame with every variable the formula names; or, for binomial and
+            Poisson models with nagq 0 or 1, data read in chunks (a Parquet file,
+            directory, glob or list of files, or a Dask DataFrame): each PIRLS iteration
+            is then one pass over them, and no more than a chunk is held in memory.
         family: ``"binomial"``, ``"poisson"`` (fitted as lme4 does), ``"gaussian"``,
             ``"gamma"``, ``"inverse_gaussian"``, ``"nbinom1"``, ``"nbinom2"``, ``"beta"``,
             ``"betabinomial"`` (fitted as glmmTMB does: its Laplace approximation with the
@@ -108,6 +115,8 @@ def glmer(
             dispersion, see ``lmerpy.glmm.distributions``), e.g. ``"~ Days"``: a gaussian
             model with it is a heteroscedastic linear mixed model, fitted by ML.
             ``fixef_disp`` holds its coefficients.
+        batch_size: rows per chunk read from Parquet (default one million).
+        progress: progress bars for the first passes over chunked data.
 
     Example:
         >>> import lmerpy
@@ -119,6 +128,14 @@ def glmer(
     fam = get_family(family)
     if not (isinstance(nagq, int) and 0 <= nagq <= MAX_NAGQ):
         raise ArgumentError(f"nagq must be an integer from 0 to {MAX_NAGQ}, not {nagq!r}")
+    if is_chunked(data):
+        _check_chunked(fam, nagq, zi, disp)
+        with one_blas_thread():
+            streamed = streamed_glmm(
+                formula, data, fam, weights=weights, checks=checks, batch_size=batch_size,
+                progress=progress,
+            )  # fmt: skip
+            return fit_glmm(streamed, fast=nagq == 0, use_hessian=use_hessian)
     with one_blas_thread():
         design, trials = glformula(formula, data, fam, weights=weights, checks=checks)
         if fam.distribution is not None or zi is not None or disp is not None:
@@ -171,7 +188,9 @@ def _check_separation(design: Design, family: Family) -> None:
         raise SeparationError(separation_message(found))
 
 
-def fit_glmm(devfun: GlmmDeviance, *, fast: bool = False, use_hessian: bool = True) -> GlmerResult:
+def fit_glmm(
+    devfun: PirlsObjectives, *, fast: bool = False, use_hessian: bool = True
+) -> GlmerResult:
     """Optimise a GLMM deviance and assemble the result (lme4: ``optimizeGlmer``, then
     ``mkMerMod``).
 
@@ -410,6 +429,25 @@ def _laplace_result(
     return GlmerResult(devfun.design, devfun, record, fit, 1, vcov, "Hessian", H, tuple(messages))
 
 
+def _check_chunked(family: Family, nagq: int, zi: str | None, disp: str | None) -> None:
+    """What a fit to data read in chunks can do: lme4's families, nagq 0 or 1, no extra
+    models (see ``lmerpy.glmm.streamed``)."""
+    if zi is not None or disp is not None:
+        raise ArgumentError(
+            "zi= and disp= models need the rows in memory: load the data into a DataFrame"
+        )
+    if nagq > 1:
+        raise ArgumentError(
+            f"nagq = {nagq} (adaptive quadrature) needs the rows in memory: use nagq = 0 or 1 "
+            "for data read in chunks, or load them into a DataFrame"
+        )
+    if family.distribution is not None or family.name not in ("binomial", "poisson"):
+        raise ArgumentError(
+            f"glmer on data read in chunks fits binomial and Poisson models; the {family.name} "
+            "family needs the rows in memory: load the data into a DataFrame"
+        )
+
+
 def _check_laplace_only(family: Family, nagq: int) -> None:
     if nagq != 1:
         raise ArgumentError(
@@ -418,7 +456,7 @@ def _check_laplace_only(family: Family, nagq: int) -> None:
         )
 
 
-def _start(devfun: GlmmDeviance) -> PirlsFit:
+def _start(devfun: PirlsObjectives) -> PirlsFit:
     """PIRLS over (β, u) at θ's default start: the stage-2 start, or why nothing fits."""
     try:
         return devfun.pirls(devfun.layout.start, None)
@@ -449,7 +487,7 @@ def _rx_standard_errors(RX: FloatArray) -> FloatArray:
 
 
 def _result(
-    devfun: GlmmDeviance,
+    devfun: PirlsObjectives,
     record: OptimizerRecord,
     nagq: int,
     gradient: FloatArray | None,

@@ -34,7 +34,7 @@ from ..solver import PlsWorkspace
 from .effects import RandomEffects
 from .family import Family
 
-__all__ = ["GlmmDeviance", "PirlsFit"]
+__all__ = ["GlmmDeviance", "PirlsFit", "PirlsObjectives"]
 
 FloatArray = NDArray[np.float64]
 
@@ -82,7 +82,88 @@ class PirlsFit:
     iterations: int
 
 
-class GlmmDeviance:
+class PirlsObjectives:
+    """lme4's two ``glmer`` objectives on PIRLS, whatever holds the rows: ``laplace(params)``
+    of params = (θ, β) and ``profiled(theta)`` (nAGQ = 0). A subclass supplies ``_iterate``
+    (PIRLS from a start), the attributes below, and ``_last`` (the previous evaluation's
+    modes, the next one's warm start)."""
+
+    design: Design
+    family: Family
+    layout: ThetaLayout
+    p: int
+    nagq: int
+    eta_tol: float
+    zi_columns: list[str]  # lme4's models have no zero inflation
+    disp_columns: list[str]  # nor a dispersion parameter
+    evaluations: int
+    pirls_iterations: int
+    _last: PirlsFit | None
+
+    # ---- the two objectives ---------------------------------------------------------------
+    def laplace(self, params: ArrayLike) -> float:
+        """The deviance at params = (θ, β); inf where PIRLS fails."""
+        theta, beta = self.split(params)
+        self.evaluations += 1
+        try:
+            return self.pirls(theta, beta).objective
+        except PirlsError:
+            return np.inf
+
+    def profiled(self, theta: ArrayLike) -> float:
+        """The deviance at θ with β estimated by PIRLS (lme4's nAGQ = 0); inf on failure."""
+        self.evaluations += 1
+        try:
+            return self.pirls(theta, None).objective
+        except PirlsError:
+            return np.inf
+
+    def split(self, params: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """(θ, β) from the stage-2 parameter vector."""
+        values = np.asarray(params, dtype=np.float64)
+        k = len(self.layout.lower)
+        return values[:k], values[k:]
+
+    # ---- PIRLS ---------------------------------------------------------------------------
+    def pirls(self, theta: ArrayLike, beta: ArrayLike | None) -> PirlsFit:
+        """The conditional modes at θ, given β or with β estimated jointly (β=None).
+
+        Starts from the previous modes, or from lme4's starting means if that fails.
+        Raises PirlsError when neither converges."""
+        lambdas = self.layout.lambdas(theta)
+        fixed = None if beta is None else np.asarray(beta, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NaN is caught
+            try:
+                fit = self._iterate(lambdas, fixed, warm=self._last is not None)
+            except PirlsError:
+                if self._last is None:
+                    raise
+                fit = self._iterate(lambdas, fixed, warm=False)
+        self._last = fit
+        self.pirls_iterations += fit.iterations
+        return fit
+
+    def _iterate(self, lambdas: list[FloatArray], beta: FloatArray | None, warm: bool) -> PirlsFit:
+        raise NotImplementedError
+
+    def fixed_effects_factor(self, fit: PirlsFit, theta: ArrayLike) -> FloatArray:
+        """R_X at the modes of ``fit``: (R_XᵀR_X)⁻¹ is lme4's ``vcov(m, use.hessian = FALSE)``."""
+        raise NotImplementedError
+
+    def conditional_variances(self, fit: PirlsFit, theta: ArrayLike) -> list[FloatArray]:
+        """Per term, the conditional covariances of b at the modes of ``fit``."""
+        raise NotImplementedError
+
+    def sigma(self, params: ArrayLike) -> float:
+        """1: binomial and Poisson models have no scale parameter (lme4's ``sigma(m)``)."""
+        return 1.0
+
+    def zero_probability(self, params: ArrayLike, newdata: pd.DataFrame | None) -> FloatArray:
+        """0: lme4's models have no zero inflation."""
+        return np.zeros(self.design.nobs if newdata is None else len(newdata))
+
+
+class GlmmDeviance(PirlsObjectives):
     """lme4's ``glmer`` deviance functions on a design and a family.
 
     ``laplace(params)`` is the stage-2 objective of params = (θ, β) (nAGQ >= 1:
@@ -135,53 +216,10 @@ class GlmmDeviance:
         self._eta_start = eta0
         mu0 = family.link.linkinv(eta0)  # aic(μ) - Σ dev(μ) does not depend on μ
         self._saturated = family.aic(self.y, mu0, self.prior, self.trials) - self._dev(mu0)
-        self._last: PirlsFit | None = None
+        self._last = None
         self._nodes, self._log_weights = _gauss_hermite(self.nagq)
         self.zi_columns: list[str] = []  # lme4's models have no zero inflation
         self.disp_columns: list[str] = []  # nor a dispersion parameter
-
-    # ---- the two objectives ---------------------------------------------------------------
-    def laplace(self, params: ArrayLike) -> float:
-        """The deviance at params = (θ, β); inf where PIRLS fails."""
-        theta, beta = self.split(params)
-        self.evaluations += 1
-        try:
-            return self.pirls(theta, beta).objective
-        except PirlsError:
-            return np.inf
-
-    def profiled(self, theta: ArrayLike) -> float:
-        """The deviance at θ with β estimated by PIRLS (lme4's nAGQ = 0); inf on failure."""
-        self.evaluations += 1
-        try:
-            return self.pirls(theta, None).objective
-        except PirlsError:
-            return np.inf
-
-    def split(self, params: ArrayLike) -> tuple[FloatArray, FloatArray]:
-        """(θ, β) from the stage-2 parameter vector."""
-        values = np.asarray(params, dtype=np.float64)
-        k = len(self.layout.lower)
-        return values[:k], values[k:]
-
-    # ---- PIRLS ---------------------------------------------------------------------------
-    def pirls(self, theta: ArrayLike, beta: ArrayLike | None) -> PirlsFit:
-        """The conditional modes at θ, given β or with β estimated jointly (β=None).
-
-        Starts from the previous modes, or from lme4's starting means if that fails.
-        Raises PirlsError when neither converges."""
-        lambdas = self.layout.lambdas(theta)
-        fixed = None if beta is None else np.asarray(beta, dtype=np.float64)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NaN is caught
-            try:
-                fit = self._iterate(lambdas, fixed, warm=self._last is not None)
-            except PirlsError:
-                if self._last is None:
-                    raise
-                fit = self._iterate(lambdas, fixed, warm=False)
-        self._last = fit
-        self.pirls_iterations += fit.iterations
-        return fit
 
     def _iterate(self, lambdas: list[FloatArray], beta: FloatArray | None, warm: bool) -> PirlsFit:
         X, fam = self.design.X, self.family
@@ -288,14 +326,6 @@ class GlmmDeviance:
             size = np.round(self.prior).astype(np.int64)  # R: the prior weights are the trials
             return np.asarray(rng.binomial(size, mu) / size, dtype=np.float64)
         return rng.poisson(mu).astype(np.float64)
-
-    def zero_probability(self, params: ArrayLike, newdata: pd.DataFrame | None) -> FloatArray:
-        """0: lme4's models have no zero inflation."""
-        return np.zeros(self.design.nobs if newdata is None else len(newdata))
-
-    def sigma(self, params: ArrayLike) -> float:
-        """1: binomial and Poisson models have no scale parameter (lme4's ``sigma(m)``)."""
-        return 1.0
 
     # ---- pieces --------------------------------------------------------------------------
     def _working(

@@ -25,7 +25,7 @@ from ..postfit.methods import PostFitMethods
 from ..postfit.wald import wald_anova
 from .family import Family
 from .laplace import LaplaceDeviance
-from .pirls import GlmmDeviance, PirlsFit
+from .pirls import GlmmDeviance, PirlsFit, PirlsObjectives
 
 __all__ = ["PREDICT_TYPES", "GlmerResult"]
 
@@ -52,7 +52,7 @@ class GlmerResult(PostFitMethods):
     """
 
     design: Design
-    devfun: GlmmDeviance | LaplaceDeviance
+    devfun: PirlsObjectives | LaplaceDeviance
     record: OptimizerRecord
     fit: PirlsFit
     nagq: int
@@ -198,18 +198,21 @@ class GlmerResult(PostFitMethods):
     # ---- per observation ------------------------------------------------------------------------
     @cached_property
     def fitted(self) -> pd.Series:
+        self._require_rows("fitted values")
         return pd.Series(self.fit.mu, index=self.design.rows, name="fitted")
 
     @cached_property
     def residuals(self) -> pd.Series:
         """Deviance residuals for binomial and Poisson models (lme4: ``residuals(m)``);
         response residuals y - μ for the others (glmmTMB's default)."""
-        return pd.Series(self.devfun.residuals(self.fit), index=self.design.rows, name="resid")
+        self._require_rows("residuals")
+        return pd.Series(self._rows.residuals(self.fit), index=self.design.rows, name="resid")
 
     @cached_property
     def pearson_residuals(self) -> pd.Series:
         """(y - μ) / sqrt(Var(y) / w) (lme4 and glmmTMB: ``residuals(m, "pearson")``)."""
-        r = self.devfun.pearson(self.fit, self.record.final)
+        self._require_rows("Pearson residuals")
+        r = self._rows.pearson(self.fit, self.record.final)
         return pd.Series(r, index=self.design.rows, name="pearson")
 
     def predict(
@@ -251,9 +254,17 @@ class GlmerResult(PostFitMethods):
         """One response at η = Xβ + offset + Zb with b drawn afresh: 0/1 or proportions of
         the trials for a binomial model, counts for a Poisson one, and so on; β the fitted
         one unless given."""
+        self._require_rows("simulated responses")
         b = self.fit.beta if beta is None else np.asarray(beta, dtype=np.float64)
-        eta = self.design.X @ b + self.devfun.offset + new_random_effects(self, rng)
-        return self.devfun.sample(rng, eta, self.record.final)
+        eta = self.design.X @ b + self._rows.offset + new_random_effects(self, rng)
+        return self._rows.sample(rng, eta, self.record.final)
+
+    @property
+    def _rows(self) -> GlmmDeviance | LaplaceDeviance:
+        """The deviance on the rows in memory (a fit to data read in chunks has none)."""
+        devfun = self.devfun
+        assert isinstance(devfun, GlmmDeviance | LaplaceDeviance)
+        return devfun
 
     @property
     def reml(self) -> bool:
@@ -285,8 +296,9 @@ class GlmerResult(PostFitMethods):
             for est, V in [self._part(which)]
             if len(est) >= fewest
         )
+        streamed = self.design.streamed_rows is not None  # no rows: no residual quantiles
         return summarize_glmer(
-            self, str(self.family), self.nagq, self.pearson_residuals,
+            self, str(self.family), self.nagq, None if streamed else self.pearson_residuals,
             dispersion=self._dispersion_line(), other_models=others,
         )  # fmt: skip
 

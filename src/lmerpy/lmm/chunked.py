@@ -88,10 +88,11 @@ def lmer_chunked(
 
 
 def streamed_design(
-    cp: CrossProducts, checks: Checks | None = None
+    cp: CrossProducts, checks: Checks | None = None, *, generalized: bool = False
 ) -> tuple[Design, CrossProducts]:
     """The design (with no rows) and the cross-products with rank-deficient columns of X
-    dropped, as ``lformula`` would have built them from the rows in memory."""
+    dropped, as ``lformula`` (``glformula`` where ``generalized``) would have built them from
+    the rows in memory."""
     schema, moments = cp.schema, cp.moments
     if schema is None or moments is None:
         raise DataError(
@@ -111,7 +112,11 @@ def streamed_design(
     x_columns = [full[j] for j in keep]
     assert blocks.moments is not None
     messages += run_checks(
-        checks or Checks(), MomentSums(blocks.moments, cp.n), x_columns, encoder.terms
+        checks or Checks(),
+        MomentSums(blocks.moments, cp.n),
+        x_columns,
+        encoder.terms,
+        generalized=generalized,
     )
     fixed = ModelMatrix(np.zeros((0, len(full))), full, encoder.fixed.spec)
     design = Design(

@@ -78,8 +78,10 @@ class DevianceFunction:
             weights = np.ones(design.nobs) if design.weights is None else design.weights
             zr, xr = response_cross(blocks, XY, weights)
             new.workspace = self.workspace.with_response(zr, xr)
-            moments = Moments.of_rows(blocks, np.column_stack([design.X, design.y]))
-            moment = _moment_start(design, design.nobs, moments)
+            moment = None
+            if _intercepts_only(design):  # only their start reads the response's moments
+                moments = Moments.of_rows(blocks, np.column_stack([design.X, design.y]))
+                moment = _moment_start(design, design.nobs, moments)
             new.start = moment if moment is not None else self.layout.start
         return new
 
@@ -178,7 +180,7 @@ def _moment_start(design: Design, n: int, m: Moments | None) -> NDArray[np.float
     θₖ = sqrt(vₖ / vₑ) with vₖ the variance of the group means of y over the rows and
     vₑ = var(y) - Σ vₖ, from the sums kept with the cross-products; None (the default
     start) when some term is not an intercept or vₑ is not positive."""
-    if m is None or any(t.columns != ["(Intercept)"] or t.spec.type != "us" for t in design.terms):
+    if m is None or not _intercepts_only(design):
         return None
     total, squares = float(m.sums[-1]), float(m.gram[-1, -1])
     mean = total / n
@@ -191,6 +193,11 @@ def _moment_start(design: Design, n: int, m: Moments | None) -> NDArray[np.float
     if residual <= 0:
         return None
     return np.sqrt(np.asarray(group_vars, dtype=np.float64) / residual)
+
+
+def _intercepts_only(design: Design) -> bool:
+    """Whether every term is a random intercept ``(1 | f)``."""
+    return all(t.columns == ["(Intercept)"] and t.spec.type == "us" for t in design.terms)
 
 
 def make_deviance(design: Design, *, reml: bool = True) -> DevianceFunction:
