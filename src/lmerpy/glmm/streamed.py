@@ -78,7 +78,6 @@ class _Sums:
 
     products: CrossProducts | None  # [Z X z]'W[Z X z] at the working weights
     deviance: float  # Σ dev_resid(y, μ)
-    aic: float  # -2 log p(y | μ) with every constant
     step: float  # max |η - η of the previous coefficients|
 
     def __add__(self, other: _Sums) -> _Sums:
@@ -86,10 +85,7 @@ class _Sums:
             products = None
         else:
             products = self.products + other.products
-        return _Sums(
-            products, self.deviance + other.deviance, self.aic + other.aic,
-            max(self.step, other.step),
-        )  # fmt: skip
+        return _Sums(products, self.deviance + other.deviance, max(self.step, other.step))
 
 
 class _Pass:
@@ -116,8 +112,8 @@ class _Pass:
             self._encoder = Encoder(self.schema)
         rows = chunk_rows(self._encoder, self.family, chunk, self.keep)
         if rows is None:
-            return _Sums(None, 0.0, 0.0, 0.0)
-        y, prior, trials, X, blocks, offset = rows
+            return _Sums(None, 0.0, 0.0)
+        y, prior, _, X, blocks, offset = rows
         fam = self.family
         eta = _eta(self.at, fam, y, prior, X, blocks, offset)
         step = 0.0
@@ -130,7 +126,7 @@ class _Pass:
         z = eta - offset + (y - mu) / mu_eta
         products = CrossProducts.from_rows(blocks, X, z, w, None, moments=False)
         deviance = float(np.sum(fam.dev_resid(y, mu, prior)))
-        return _Sums(products, deviance, fam.aic(y, mu, prior, trials), step)
+        return _Sums(products, deviance, step)
 
 
 Rows = tuple[FloatArray, FloatArray, FloatArray, FloatArray, list[ReBlock], FloatArray]
@@ -189,7 +185,13 @@ class StreamedGlmmDeviance(PirlsObjectives):
     """
 
     def __init__(
-        self, design: Design, schema: Schema, source: Source, family: Family, keep: list[int]
+        self,
+        design: Design,
+        schema: Schema,
+        source: Source,
+        family: Family,
+        keep: list[int],
+        saturated: float,
     ) -> None:
         self.design, self.family, self.nagq = design, family, 1
         self.layout = ThetaLayout(design)
@@ -199,11 +201,13 @@ class StreamedGlmmDeviance(PirlsObjectives):
         self.zi_columns: list[str] = []
         self.disp_columns: list[str] = []
         self._schema, self._source, self._keep = schema, source, keep
+        self._saturated = saturated  # aic(μ) - Σ dev_resid(y, μ): the same at every μ
         self._columns = used_columns(schema.formula, schema.weights, source)
         self._levels = [t.factor.n_levels for t in design.terms]
         self._dims = [len(t.columns) for t in design.terms]
         self._last = None
-        self._workspace: tuple[PirlsFit, PlsWorkspace] | None = None
+        self._workspace: PlsWorkspace | None = None  # planned once, refilled by each pass
+        self._at_fit: PirlsFit | None = None  # the modes the workspace's weights belong to
 
     # ---- PIRLS ---------------------------------------------------------------------------
     def _iterate(self, lambdas: list[FloatArray], beta: FloatArray | None, warm: bool) -> PirlsFit:
@@ -213,12 +217,12 @@ class StreamedGlmmDeviance(PirlsObjectives):
             at = self._coefficients(lambdas, last.beta if beta is None else beta, last.u)
         else:
             at = self._coefficients(lambdas, beta, np.zeros(q))
+        self._at_fit = None
         sums = self._pass(at, None)
         # A cold start's η (lme4's starting means) has no modes behind it: take the first step.
         pdev = sums.deviance + float(at.u @ at.u) if at.beta is not None else np.inf
         for iteration in range(1, PIRLS_MAX_ITER + 1):
-            assert sums.products is not None
-            workspace = PlsWorkspace.from_cross_products(sums.products)
+            workspace = self._refilled(sums)
             try:
                 b_new, u_new, ldL2, RX = workspace.modes(lambdas, beta)
             except np.linalg.LinAlgError:
@@ -230,9 +234,8 @@ class StreamedGlmmDeviance(PirlsObjectives):
             flat = iteration > FLAT_AFTER and abs(pdev - pdev_new) <= slack
             moved = np.max(np.abs(u_new - at.u), initial=0.0)
             if (new_sums.step <= self.eta_tol and moved <= U_TOL) or flat:
-                fit = self._at_modes(at, sums, ldL2, RX, iteration)
-                self._workspace = (fit, workspace)
-                return fit
+                self._at_fit = self._at_modes(at, sums, ldL2, RX, iteration)
+                return self._at_fit
             for _ in range(MAX_HALVINGS):
                 if pdev_new <= pdev + slack or at.beta is None:
                     break
@@ -247,6 +250,15 @@ class StreamedGlmmDeviance(PirlsObjectives):
                 )
             at, sums, pdev = new, new_sums, pdev_new
         raise PirlsError(f"PIRLS did not converge in {PIRLS_MAX_ITER} iterations")
+
+    def _refilled(self, sums: _Sums) -> PlsWorkspace:
+        """The workspace on a pass's cross-products: planned on the first, refilled after."""
+        assert sums.products is not None
+        if self._workspace is None:
+            self._workspace = PlsWorkspace.from_cross_products(sums.products, reweightable=True)
+        else:
+            self._workspace.refill(sums.products)
+        return self._workspace
 
     def _coefficients(
         self, lambdas: list[FloatArray], beta: FloatArray | None, u: FloatArray
@@ -263,7 +275,7 @@ class StreamedGlmmDeviance(PirlsObjectives):
         sums: _Sums = self._source.reduce(
             step, operator.add, columns=self._columns, label="lmerpy PIRLS"
         )
-        if not (np.isfinite(sums.deviance) and np.isfinite(sums.aic)):
+        if not np.isfinite(sums.deviance):
             raise PirlsError("the deviance is not finite at these coefficients")
         return sums
 
@@ -272,10 +284,11 @@ class StreamedGlmmDeviance(PirlsObjectives):
     ) -> PirlsFit:
         beta = np.zeros(self.p) if at.beta is None else at.beta
         b = np.concatenate([part.ravel() for part in at.b])
-        objective = sums.aic + float(at.u @ at.u) + ldL2
+        aic = self._saturated + sums.deviance
+        objective = aic + float(at.u @ at.u) + ldL2
         empty = np.zeros(0)
         return PirlsFit(
-            beta, at.u, b, empty, empty, empty, ldL2, RX, sums.deviance, sums.aic, objective,
+            beta, at.u, b, empty, empty, empty, ldL2, RX, sums.deviance, aic, objective,
             iterations,
         )  # fmt: skip
 
@@ -293,11 +306,11 @@ class StreamedGlmmDeviance(PirlsObjectives):
     def _at(self, fit: PirlsFit, lambdas: list[FloatArray]) -> PlsWorkspace:
         """The cross-products at the working weights of ``fit``'s modes (one more pass unless
         they are those PIRLS ended on)."""
-        if self._workspace is not None and self._workspace[0] is fit:
-            return self._workspace[1]
-        sums = self._pass(self._coefficients(lambdas, fit.beta, fit.u), None)
-        assert sums.products is not None
-        return PlsWorkspace.from_cross_products(sums.products)
+        if self._workspace is None or fit is not self._at_fit:
+            self._refilled(self._pass(self._coefficients(lambdas, fit.beta, fit.u), None))
+            self._at_fit = fit
+        assert self._workspace is not None
+        return self._workspace
 
 
 def streamed_glmm(
@@ -320,20 +333,27 @@ def streamed_glmm(
     source = open_source(data, batch_size=batch_size, progress=progress)
     encoder = Encoder(schema)
     first = _Design(schema, family)
-    cp: CrossProducts = source.reduce(
-        first, operator.add, columns=used_columns(schema.formula, weights, source),
+    cp, saturated = source.reduce(
+        first, _add_pairs, columns=used_columns(schema.formula, weights, source),
         label="lmerpy design",
     )  # fmt: skip
     design, _ = streamed_design(dataclasses.replace(cp, schema=schema), checks, generalized=True)
     full = list(encoder.fixed.columns)
     keep = [full.index(c) for c in design.x_columns]
     quiet = open_source(data, batch_size=batch_size, progress=False)
-    return StreamedGlmmDeviance(design, schema, quiet, family, keep)
+    return StreamedGlmmDeviance(design, schema, quiet, family, keep, saturated)
+
+
+def _add_pairs(
+    a: tuple[CrossProducts, float], b: tuple[CrossProducts, float]
+) -> tuple[CrossProducts, float]:
+    return a[0] + b[0], a[1] + b[1]
 
 
 class _Design:
     """The first pass's map step: a chunk's cross-products at unit weights, with the sums the
-    data checks read (the response as the model reads it)."""
+    data checks read (the response as the model reads it), and its aic less its deviance
+    (which does not depend on μ: here at lme4's starting means)."""
 
     def __init__(self, schema: Schema, family: Family) -> None:
         self.schema, self.family = schema, family
@@ -342,13 +362,15 @@ class _Design:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_encoder": None}
 
-    def __call__(self, chunk: pd.DataFrame) -> CrossProducts:
+    def __call__(self, chunk: pd.DataFrame) -> tuple[CrossProducts, float]:
         if self._encoder is None:
             self._encoder = Encoder(self.schema)
-        encoder = self._encoder
+        encoder, fam = self._encoder, self.family
         full = list(range(len(encoder.fixed.columns)))
-        rows = chunk_rows(encoder, self.family, chunk, full)
+        rows = chunk_rows(encoder, fam, chunk, full)
         if rows is None:
-            return encoder.empty()
-        y, _, _, X, blocks, offset = rows
-        return CrossProducts.from_rows(blocks, X, y, None, offset)
+            return encoder.empty(), 0.0
+        y, prior, trials, X, blocks, offset = rows
+        mu = fam.mu_start(y, prior)
+        saturated = fam.aic(y, mu, prior, trials) - float(np.sum(fam.dev_resid(y, mu, prior)))
+        return CrossProducts.from_rows(blocks, X, y, None, offset), saturated

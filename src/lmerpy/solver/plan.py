@@ -18,7 +18,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from .blocks import Block, FloatArray, IntArray, Pair, dense_from_blocks, size, to_dense
-from .crossprod import BlockProducts, ReBlock, diag_cross, lhs_products, weighted, z_matrix
+from .crossprod import (
+    BlockProducts,
+    ReBlock,
+    canonical,
+    diag_cross,
+    lhs_products,
+    weighted,
+    z_matrix,
+)
 from .fillin import GramMap, PairProducts, bind, csr_keys, csr_with_pattern, pair_products
 from .structure import Structure
 
@@ -134,6 +142,8 @@ class Plan:
     """Columns k whose Q_k some precomputed fill-in reads."""
     scratch: dict[Pair, Block] = field(default_factory=dict)
     """One work block per block of L, reused by every evaluation."""
+    s_keys: dict[Pair, IntArray] = field(default_factory=dict)
+    """Storage keys of S's patterns, where `refill_from_cross_products` needed them."""
     level_xy: FloatArray | None = None
     """One-term models: (Z_l'W[X y])' per level, (levels, p + 1, p) (kept until `refill`)."""
     dense: FloatArray | None = None
@@ -162,12 +172,13 @@ def plan_from_rows(
     return plan
 
 
-def plan_from_cross_products(cp: BlockProducts, st: Structure) -> Plan:
+def plan_from_cross_products(cp: BlockProducts, st: Structure, reweightable: bool = False) -> Plan:
     """The same plan from accumulated cross-products: each off-diagonal block on the pattern
-    of every pair of levels that share a row (as from the rows)."""
+    of every pair of levels that share a row (as from the rows). ``reweightable`` keeps what
+    `refill_from_cross_products` needs to refresh the fill-in maps."""
     K = len(cp.dims)
     S = {key: _on_level_pairs(cp, key, cp.n_levels, cp.dims) for key in st.nonzero}
-    plan = _planned(st, cp.n_levels, cp.dims, cp.p, S, False, None)
+    plan = _planned(st, cp.n_levels, cp.dims, cp.p, S, reweightable, None)
     for key in st.nonzero:
         _spread_into(plan, key)
     for i, D in enumerate(cp.diag):
@@ -176,6 +187,35 @@ def plan_from_cross_products(cp: BlockProducts, st: Structure) -> Plan:
     plan.templates[(K, K)] = np.ascontiguousarray(cp.xy)
     _bind(plan)
     return plan
+
+
+def refill_from_cross_products(plan: Plan, cp: BlockProducts) -> None:
+    """The numbers of every template from new cross-products of the same rows at other
+    weights (PIRLS on data read in chunks); patterns and the fill-in plan stay as they are.
+    An off-diagonal block's entries are placed by their keys in the planned pattern."""
+    st, K, tmpl = plan.structure, plan.n_terms, plan.templates
+    for key in st.nonzero:
+        target, new = plan.S[key], cp.off.get(key)
+        target.data[:] = 0.0
+        if new is not None and new.nnz:
+            new = canonical(sp.csr_matrix(new))
+            pos = np.searchsorted(_keys_of(plan, key), csr_keys(new))
+            target.data[pos] = new.data
+        _spread_into(plan, key)
+    for (j, i, k), pp in plan.products.items():
+        pp.refresh(plan.S[(j, k)], plan.S[(i, k)])
+    for i, D in enumerate(cp.diag):
+        tmpl[(i, i)] = dense_from_blocks(D) if st.dense_diag[i] else D
+        np.copyto(tmpl[(K, i)], cp.zxy[i])  # type: ignore[arg-type]  # the maps hold it
+    tmpl[(K, K)] = np.ascontiguousarray(cp.xy)
+    plan.level_xy = plan.dense = None
+
+
+def _keys_of(plan: Plan, key: Pair) -> IntArray:
+    """The storage keys of off-diagonal block ``key``'s planned pattern (kept on the plan)."""
+    if key not in plan.s_keys:
+        plan.s_keys[key] = csr_keys(plan.S[key])
+    return plan.s_keys[key]
 
 
 def refill(plan: Plan, w: FloatArray, XY: FloatArray) -> None:

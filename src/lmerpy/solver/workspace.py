@@ -28,6 +28,7 @@ from .plan import (
     plan_from_cross_products,
     plan_from_rows,
     refill,
+    refill_from_cross_products,
     with_response,
 )
 from .structure import Structure, analyse, check_dense_size
@@ -109,13 +110,27 @@ class PlsWorkspace:
         self._plan: Plan = plan_from_rows(RowKernels.of(blocks, st), st, w, XY, reweightable)
 
     @classmethod
-    def from_cross_products(cls, cp: BlockProducts) -> PlsWorkspace:
+    def from_cross_products(cls, cp: BlockProducts, *, reweightable: bool = False) -> PlsWorkspace:
         """A workspace from accumulated cross-products alone (MixedModels.jl's ``A`` blocks):
-        no rows, so ``solve`` returns no fitted values and ``reweight`` is not available."""
+        no rows, so ``solve`` returns no fitted values and ``reweight`` is not available.
+        ``reweightable`` keeps what `refill` needs to take new cross-products."""
         if cp.p < 1 or cp.n < 1:
             raise ArgumentError("cross-products need at least one row and one column of X")
-        plan = plan_from_cross_products(cp, _structure(cp.n_levels, cp.dims, cp.pairs))
+        st = _structure(cp.n_levels, cp.dims, cp.pairs)
+        plan = plan_from_cross_products(cp, st, reweightable)
         return cls._without_rows(plan, int(cp.n), float(cp.sum_log_w))
+
+    def refill(self, cp: BlockProducts) -> None:
+        """Take the numbers of new cross-products of the same rows at other weights, keeping
+        the plan (PIRLS on data read in chunks: the rows' analogue of `reweight`). The
+        workspace must come from `from_cross_products` with ``reweightable``."""
+        plan = self._plan
+        if plan.rows is not None or not plan.reweightable:
+            raise ArgumentError("refill needs a reweightable workspace from cross-products")
+        if list(cp.n_levels) != list(plan.levels) or list(cp.dims) != list(plan.dims):
+            raise ArgumentError("the cross-products belong to another model")
+        refill_from_cross_products(plan, cp)
+        self._n, self._log_w_sum = int(cp.n), float(cp.sum_log_w)
 
     @classmethod
     def _without_rows(cls, plan: Plan, n: int, sum_log_w: float) -> PlsWorkspace:
