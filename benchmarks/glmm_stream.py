@@ -65,7 +65,7 @@ def child(mode: str, folder: Path, nagq: int) -> dict[str, Any]:
     else:
         import pandas as pd
 
-        fit = lmerpy.glmer(FORMULA, pd.read_parquet(files), family="binomial", nagq=nagq)
+        fit = lmerpy.glmer(FORMULA, pd.read_parquet(folder), family="binomial", nagq=nagq)
         passes = None
     return {
         "seconds": time.perf_counter() - start,

@@ -108,7 +108,7 @@ def child_fit(folder: Path, formula: str, reml: bool, dense_gib: float) -> dict[
     solve, which also computes every conditional variance), then the fitted model."""
     import lmerpy
     import lmerpy.solver.structure
-    from lmerpy.lmm.chunked import streamed_design
+    from lmerpy.data.streamed import streamed_design
 
     lmerpy.solver.structure.MAX_DENSE_BYTES = int(dense_gib * 2**30)
     files = str(folder / "*.parquet")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -109,3 +110,58 @@ def test_columns_near_unit_scale_leave_theta_as_lme4_searches_it() -> None:
     rms = np.sqrt(np.mean((design.data["Days"] * 1e-4) ** 2))
     np.testing.assert_allclose(devfun.theta_scale, [1.0, 1 / rms, 1 / rms])
     np.testing.assert_allclose(devfun.start, [1.0, 0.0, 1 / rms])
+
+
+def _replicates(
+    formula: str, name: str, count: int
+) -> tuple[lmerpy.LmerResult, list[lmerpy.DevianceFunction]]:
+    """A fit and the deviance functions of parametric bootstrap responses."""
+    fit = lmerpy.lmer(formula, lmerpy.datasets.load(name))
+    rng = np.random.default_rng(11)
+    return fit, [
+        fit.devfun.refitted(dataclasses.replace(fit.design, y=fit.simulate_once(rng)))
+        for _ in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("formula", "name"),
+    [("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
+     ("distance ~ age + (age | Subject)", "orthodont")],  # near-singular replicates
+)  # fmt: skip
+def test_newton_refits_reach_bobyqas_optimum_or_below(formula: str, name: str) -> None:
+    """From the fitted θ, as refits start: Newton's optimum is never above BOBYQA's by more
+    than BOBYQA's own scatter where it hands over near a boundary (Orthodont: ~3e-4 of a
+    deviance of ~450, in either direction), and on sleepstudy by no more than rounding."""
+    tolerance = 1e-8 if name == "sleepstudy" else 1e-5
+    fit, replicates = _replicates(formula, name, 25)
+    start = np.asarray(fit.record.final)
+    for devfun in replicates:
+        assert devfun.has_hessian
+        kwargs = {"lower": devfun.lower, "upper": devfun.upper, "start": start}
+        newton = optimize_deviance(devfun, optimizer="newton", **kwargs)
+        bobyqa = optimize_deviance(devfun, optimizer="bobyqa", **kwargs)
+        assert newton.converged and newton.optimizer == "newton"
+        assert newton.f_final <= bobyqa.f_final * (1 + tolerance)
+        assert newton.f_final == pytest.approx(devfun(newton.final), rel=1e-12)
+
+
+def test_newton_hands_a_singular_optimum_to_bobyqa() -> None:
+    """A response without slope variation: the optimum has θ₃ = 0, a bound Newton's steps
+    never land on; BOBYQA finishes there, as a fit from scratch does."""
+    fit = lmerpy.lmer("Reaction ~ Days + (Days | Subject)", lmerpy.datasets.load("sleepstudy"))
+    rng = np.random.default_rng(3)
+    subject = fit.design.terms[0].factor.codes
+    y = 250 + 10 * fit.design.X[:, 1] + 30 * rng.standard_normal(18)[subject]
+    y = y + 20 * rng.standard_normal(fit.nobs)
+    devfun = fit.devfun.refitted(dataclasses.replace(fit.design, y=y))
+    kwargs = {"lower": devfun.lower, "upper": devfun.upper, "start": fit.record.final}
+    newton = optimize_deviance(devfun, optimizer="newton", **kwargs)
+    fresh = optimize_deviance(devfun, optimizer="bobyqa", lower=devfun.lower, start=devfun.start)
+    assert newton.final[2] == 0.0 and fresh.final[2] == 0.0
+    assert newton.f_final <= fresh.f_final + 1e-6
+
+
+def test_newton_needs_a_hessian() -> None:
+    with pytest.raises(lmerpy.errors.ArgumentError, match="needs a deviance function with a"):
+        optimize_deviance(lambda t: float(t[0] ** 2), lower=[0], start=[1], optimizer="newton")

@@ -24,9 +24,9 @@ from .data.encode import Encoder
 from .data.passes import cross_products, scan
 from .data.schema import Schema
 from .data.sources import is_chunked, open_source
+from .data.streamed import streamed_design
 from .design import lformula
 from .errors import DataError, DataSourceError, FitError, LmerpyError, MissingDependencyError
-from .lmm.chunked import streamed_design
 from .lmm.deviance import DevianceFunction
 from .lmm.result import LmerResult, make_result
 from .optimize import OptimizerRecord

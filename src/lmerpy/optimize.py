@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.linalg.lapack import dposv
 
 from ._util.threads import single_blas_thread
 from .errors import ArgumentError, FitError
@@ -29,6 +30,17 @@ GRADIENT_UNIT = 0.5  # L-BFGS-B works on θ / GRADIENT_UNIT
 XTOL_ABS = 1e-8  # lme4's nloptwrap defaults
 FTOL_ABS = 1e-8
 MAX_EVALUATIONS = 100_000
+NEWTON_STEPS = 25  # Newton's method hands over to BOBYQA after this many steps
+NEWTON_DECREMENT = 1e-10
+"""Newton stops where its model promises less than this decrease (-g'd/2, g the gradient and
+d the step): a hundredth of BOBYQA's tolerance on the objective."""
+NEWTON_LAST = 1e-6
+"""A step that promises less than this is the last: taken, not checked by a further Hessian
+(the decrease left after it is of the order of the square of what it promised)."""
+ARMIJO = 1e-4  # a step must achieve this fraction of the decrease its slope promises
+DAMPING_TRIES = 12  # damping factors tried for one Newton step
+
+Derivatives = tuple[float, NDArray[np.float64], NDArray[np.float64]]
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,14 @@ class _Rescaled:
         value, grad = self.fn.value_and_gradient(theta * self.scale)  # type: ignore[attr-defined]
         return float(value), np.asarray(grad, dtype=np.float64) * self.scale
 
+    @property
+    def has_hessian(self) -> bool:
+        return bool(getattr(self.fn, "has_hessian", False))
+
+    def value_gradient_hessian(self, theta: NDArray[np.float64]) -> Derivatives:
+        value, grad, hess = self.fn.value_gradient_hessian(theta * self.scale)  # type: ignore[attr-defined]
+        return float(value), grad * self.scale, hess * np.outer(self.scale, self.scale)
+
 
 class _Counted:
     """The objective (and its gradient, where the deviance function has one), counting
@@ -102,6 +122,13 @@ class _Counted:
         grad = grad if np.isfinite(value) else np.zeros_like(theta)
         return self._seen(theta, float(value), grad), grad
 
+    def value_gradient_hessian(self, theta: NDArray[np.float64]) -> Derivatives:
+        """The objective with its gradient and Hessian (LinAlgError where it is undefined)."""
+        self.count += 1
+        value, grad, hess = self.fn.value_gradient_hessian(theta)  # type: ignore[attr-defined]
+        self._seen(theta, float(value), grad)
+        return float(value), grad, hess
+
     def _seen(
         self, theta: NDArray[np.float64], value: float, grad: NDArray[np.float64] | None
     ) -> float:
@@ -129,8 +156,11 @@ def optimize_deviance(
     """Minimise ``devfun`` subject to ``lower <= theta <= upper`` (lme4: ``optimizeLmer``).
 
     ``optimizer`` is ``"bobyqa"`` (NLopt's BOBYQA, lme4's default ``nloptwrap``),
-    ``"lbfgsb"`` (scipy's L-BFGS-B, with the exact gradient where ``devfun`` has one
-    (``devfun.has_gradient``, every term scalar) and finite differences otherwise) or
+    ``"newton"`` (Newton's method with the exact Hessian, where ``devfun.has_hessian``:
+    small models started near their optimum, as refits are; BOBYQA takes over where Newton
+    cannot proceed), ``"lbfgsb"`` (scipy's L-BFGS-B, with the exact gradient where
+    ``devfun`` has one (``devfun.has_gradient``, every term scalar) and finite differences
+    otherwise) or
     ``"auto"`` (the default: ``"lbfgsb"`` where there is an exact gradient and it pays,
     ``devfun.prefers_gradient``: crossed terms whose costly evaluations it cuts to a
     fraction; else ``"bobyqa"``). ``initial_step`` sets
@@ -253,6 +283,98 @@ def _lbfgsb(
     return np.asarray(res.x) * unit, float(res.fun), bool(res.success) or _roundoff_limited(res)
 
 
+def _newton(
+    f: _Counted, x0: NDArray[np.float64], lo: Bounds, hi: Bounds, settings: _Settings
+) -> tuple[NDArray[np.float64], float, bool]:
+    """Newton's method with the exact Hessian, damped as Levenberg and Marquardt damp it: a
+    parameter on a bound whose gradient pushes outward stays there; the others take the step
+    -(H + μI)⁻¹g with the smallest μ of 0, μ₀, 10μ₀, ... for which H + μI is positive
+    definite, the step stays inside the bounds and the objective falls by ARMIJO of what the
+    step's slope promises (a larger μ shortens the step and turns it toward -g). It stops
+    where the undamped step promises less than NEWTON_DECREMENT, or after taking one that
+    promises less than NEWTON_LAST. Steps never land on a bound,
+    so an optimum on a boundary (a singular fit) is BOBYQA's to find: it continues from the
+    best point wherever Newton cannot proceed."""
+    if not getattr(f.fn, "has_hessian", False):
+        raise ArgumentError("optimizer='newton' needs a deviance function with a Hessian")
+    x, mu = x0.copy(), 0.0
+    try:
+        point = f.value_gradient_hessian(x)
+        for _ in range(NEWTON_STEPS):
+            fx, g, H = point
+            held = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
+            free = np.flatnonzero(~held)
+            newton = _damped_step(g, H, free, 0.0)
+            promised = np.inf if newton is None else -float(g @ newton) / 2
+            if promised <= NEWTON_DECREMENT:
+                return x, fx, True
+            if promised <= NEWTON_LAST and newton is not None and _inside(x, newton, lo, hi):
+                last = x + newton  # its error is of the order of promised² (Newton's rate)
+                value = f(last)
+                if value <= fx + ARMIJO * float(g @ newton):
+                    return last, value, True
+            found = _damped_search(f, x, point, free, mu, newton, lo, hi)
+            if found is None:
+                break
+            x, mu, point = found
+    except np.linalg.LinAlgError:
+        pass
+    assert f.best_x is not None
+    return _bobyqa(f, f.best_x, lo, hi, settings)
+
+
+def _damped_search(
+    f: _Counted,
+    x: NDArray[np.float64],
+    point: Derivatives,
+    free: NDArray[np.intp],
+    mu: float,
+    step: NDArray[np.float64] | None,
+    lo: Bounds,
+    hi: Bounds,
+) -> tuple[NDArray[np.float64], float, Derivatives] | None:
+    """The next point, the damping that reached it and the derivatives there (see
+    `_newton`), or None. ``step`` is the undamped step, used where μ = 0. The first trial is
+    evaluated with its derivatives (the next iteration needs them), the others without."""
+    fx, g, H = point
+    floor = 1e-3 * max(float(np.max(np.abs(np.diag(H))[free], initial=0.0)), 1e-12)
+    for attempt in range(DAMPING_TRIES):
+        if mu > 0.0 or step is None:
+            step = _damped_step(g, H, free, mu)
+        if step is not None and _inside(x, step, lo, hi):
+            trial = x + step
+            if attempt == 0:
+                at = f.value_gradient_hessian(trial)
+                if at[0] <= fx + ARMIJO * float(g @ step):
+                    return trial, 0.0 if mu <= floor else mu / 10, at
+            elif f(trial) <= fx + ARMIJO * float(g @ step):
+                return trial, 0.0 if mu <= floor else mu / 10, f.value_gradient_hessian(trial)
+        mu = floor if mu == 0.0 else 10.0 * mu
+        step = None
+    return None
+
+
+def _damped_step(
+    g: NDArray[np.float64], H: NDArray[np.float64], free: NDArray[np.intp], mu: float
+) -> NDArray[np.float64] | None:
+    """-(H + μI)⁻¹g on the free parameters (0 on the others); None where H + μI is not
+    positive definite there."""
+    step = np.zeros_like(g)
+    if free.size:
+        system = H[np.ix_(free, free)] + mu * np.eye(free.size)
+        _, solution, info = dposv(system, -g[free], lower=1)
+        if info != 0:
+            return None
+        step[free] = solution
+    return step
+
+
+def _inside(x: NDArray[np.float64], step: NDArray[np.float64], lo: Bounds, hi: Bounds) -> bool:
+    """Whether x + step stays off the bounds wherever it moves."""
+    moved, trial = step != 0, x + step
+    return bool(np.all((trial > lo) & (trial < hi) | ~moved))
+
+
 def _same(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
     """Whether two points are equal (np.array_equal's checks cost a tenth of a small model's
     evaluation)."""
@@ -269,7 +391,7 @@ def _roundoff_limited(res: OptimizeResult) -> bool:
     return bool(g @ res.hess_inv.matvec(g) <= 2.0 * FTOL_ABS)
 
 
-_RUNNERS: dict[str, Runner] = {"bobyqa": _bobyqa, "lbfgsb": _lbfgsb}
+_RUNNERS: dict[str, Runner] = {"bobyqa": _bobyqa, "lbfgsb": _lbfgsb, "newton": _newton}
 
 
 def _restart_edge(

@@ -85,8 +85,9 @@ def test_ml_and_reml_differ_as_lme4s() -> None:
 
 
 def test_unknown_optimizer_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="unknown optimizer 'newton'; choose from auto, bobyqa"):
-        lmerpy.lmer("Yield ~ 1 + (1 | Batch)", datasets.load("dyestuff"), optimizer="newton")
+    match = "unknown optimizer 'Nelder_Mead'; choose from auto, bobyqa, lbfgsb, newton"
+    with pytest.raises(ValueError, match=match):
+        lmerpy.lmer("Yield ~ 1 + (1 | Batch)", datasets.load("dyestuff"), optimizer="Nelder_Mead")
 
 
 def test_refit_with_the_same_response_gives_the_same_fit() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
@@ -184,7 +184,7 @@ class MixedModelResult:
     # ---- shared ----------------------------------------------------------------------------
     @property
     def fixef(self) -> pd.Series:
-        return pd.Series(self._beta, index=self.design.x_columns, name="fixef")
+        return pd.Series(self._beta, index=_names_index(tuple(self.design.x_columns)), name="fixef")
 
     @property
     def theta(self) -> pd.Series:
@@ -275,6 +275,12 @@ class MixedModelResult:
             out.append(self._modes[start : start + size].reshape(term.factor.n_levels, -1))
             start += size
         return out
+
+
+@lru_cache(maxsize=256)
+def _names_index(names: tuple[str, ...]) -> pd.Index:
+    """An index of names, built once: a bootstrap asks for the same one at every refit."""
+    return pd.Index(names)
 
 
 def fit_warnings(result: MixedModelResult, hint: str) -> list[str]:

@@ -325,7 +325,7 @@ def streamed_glmm(
 ) -> StreamedGlmmDeviance:
     """The deviance of a generalized model on data read in chunks: a pass for the schema,
     a pass for the design's checks (cross-products at unit weights), then PIRLS's passes."""
-    from ..lmm.chunked import streamed_design
+    from ..data.streamed import streamed_design
 
     if weights is not None and not isinstance(weights, str):
         raise DataError("for data read in chunks, weights must be the name of a column")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -69,6 +70,8 @@ class DevianceFunction:
         rows and X, as lme4's ``refit(m, newresp)``) and/or by the other criterion
         (``refitML``). The cross-products of Z and X and the factorisation's plan are shared:
         a new response forms only its own products with the rows."""
+        if self.has_hessian:
+            _ = self._lambda_basis  # computed once here, shared by every refit's copy
         new = copy.copy(self)
         new.evaluations = 0
         new.reml = self.reml if reml is None else reml
@@ -111,6 +114,51 @@ class DevianceFunction:
             raise ArgumentError("the gradient is only available when every term is scalar")
         self.evaluations += 1
         return self.workspace.objective_gradient(np.asarray(theta, dtype=np.float64), self.reml)
+
+    @property
+    def has_hessian(self) -> bool:
+        """Whether `value_gradient_hessian` is available: a small model factored densely
+        whole, every term an ``us`` or ``diag`` term (Λ linear in θ)."""
+        linear = all(t.term_type.name in _SCALAR_TYPES for t in self.design.terms)
+        return linear and self.workspace.has_hessian
+
+    def value_gradient_hessian(
+        self, theta: ArrayLike
+    ) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+        """The criterion at θ with its exact gradient and Hessian (only where `has_hessian`;
+        `lmerpy.solver.hessian`). Raises LinAlgError where the system is not positive
+        definite."""
+        if not self.has_hessian:
+            raise ArgumentError("the Hessian is available for small us and diag models only")
+        self.evaluations += 1
+        start, basis, second = self._lambda_basis
+        k, size = basis.shape[:2]
+        flat = np.asarray(theta, dtype=np.float64) @ basis.reshape(k, size * size)
+        return self.workspace.objective_hessian(
+            start + flat.reshape(size, size), basis, second, self.reml
+        )
+
+    @cached_property
+    def _lambda_basis(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Λ̃ = diag(Λ, I) at θ = 0, each ∂Λ̃/∂θᵢ (dense: terms linear in θ), and the
+        products Eᵢ'AEⱼ the Hessian reads (shared by refits: a new response leaves them)."""
+        k = len(self.lower)
+        start = self._dense_lambda(np.zeros(k))
+        basis = np.stack([self._dense_lambda(np.eye(k)[i]) - start for i in range(k)])
+        return start, basis, self.workspace.second_derivatives(basis)
+
+    def _dense_lambda(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        blocks = [
+            np.kron(np.eye(t.factor.n_levels), T)
+            for t, T in zip(self.design.terms, self.lambdas(theta), strict=True)
+        ]
+        size = sum(b.shape[0] for b in blocks) + self.workspace.p + 1
+        out = np.eye(size)
+        start = 0
+        for b in blocks:
+            out[start : start + b.shape[0], start : start + b.shape[0]] = b
+            start += b.shape[0]
+        return out
 
     def lambdas(self, theta: ArrayLike) -> list[NDArray[np.float64]]:
         """Each term's relative covariance factor Tᵢ at θ."""

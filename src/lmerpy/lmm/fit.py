@@ -98,7 +98,8 @@ def refit(
 ) -> LmerResult:
     """Fit the same model again with a new response, or by ML/REML (lme4: ``refit``,
     ``refitML``). Only what the response changes is formed anew (its products with the
-    rows); the optimizer starts from the current θ."""
+    rows); the optimizer starts from the current θ: Newton's method with the exact Hessian
+    for small models (`lmerpy.solver.hessian`), where the optimum is a few steps away."""
     design: Design = fit.design
     if response is not None and design.streamed_rows is not None:
         raise DataError(
@@ -119,7 +120,7 @@ def refit(
             lower=devfun.lower,
             upper=devfun.upper,
             start=start,
-            optimizer=fit.record.optimizer,
+            optimizer="newton" if devfun.has_hessian else fit.record.optimizer,
             initial_step=None if response is None else REFIT_STEP * np.maximum(np.abs(start), 1),
         )
         return make_result(devfun, record)

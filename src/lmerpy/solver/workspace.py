@@ -20,8 +20,18 @@ from ..errors import ArgumentError
 from .blocks import FloatArray, Pair
 from .crossprod import BlockProducts, ReBlock, level_pairs
 from .diagonal import NotPositiveDefinite
-from .factor import Factor, PlsCriterion, criterion, decompose, factorise, fixed_effects
+from .factor import (
+    Factor,
+    PlsCriterion,
+    Route,
+    criterion,
+    decompose,
+    factorise,
+    fixed_effects,
+    route,
+)
 from .gradient import has_gradient, objective_gradient
+from .hessian import criterion_derivatives, second_derivatives
 from .plan import (
     Plan,
     RowKernels,
@@ -181,6 +191,11 @@ class PlsWorkspace:
         the terms after the first have at most GRADIENT_MAX_REST levels together."""
         return has_gradient(self._plan)
 
+    @property
+    def has_hessian(self) -> bool:
+        """Whether `objective_hessian` is available: the model is factored densely whole."""
+        return route(self._plan) is Route.SMALL_DENSE
+
     # -- evaluations -----------------------------------------------------------------------------
 
     def objective(self, lambdas: Sequence[FloatArray], reml: bool) -> float:
@@ -203,6 +218,24 @@ class PlsWorkspace:
         system is not positive definite); see `gradient`."""
         theta = np.asarray(thetas, dtype=np.float64).reshape(-1)
         return objective_gradient(self._plan, theta, reml, self._n, self._sum_log_w())
+
+    def objective_hessian(
+        self, lam: FloatArray, basis: FloatArray, second: FloatArray, reml: bool
+    ) -> tuple[float, FloatArray, FloatArray]:
+        """The criterion, its gradient and its Hessian in θ at the dense Λ̃ = ``lam``, with
+        ``basis`` the stacked matrices ∂Λ̃/∂θᵢ and ``second`` their `second_derivatives`
+        (`hessian.criterion_derivatives`; only where `has_hessian`). Raises LinAlgError
+        where the system is not positive definite."""
+        try:
+            return criterion_derivatives(
+                self._plan, lam, basis, second, reml, self._n, self._sum_log_w()
+            )
+        except NotPositiveDefinite as err:
+            raise np.linalg.LinAlgError("PLS system is not positive definite") from err
+
+    def second_derivatives(self, basis: FloatArray) -> FloatArray:
+        """Eᵢ'AEⱼ for ∂Λ̃/∂θᵢ = ``basis[i]``: the same at every θ and for a new response."""
+        return second_derivatives(self._plan, basis)
 
     def decompose(self, lambdas: Sequence[FloatArray], reml: bool) -> PlsCriterion | None:
         """The criterion, its log-determinants, pwrss, R_X and β̂ at Λθ, from the factor
