@@ -76,6 +76,20 @@ def test_poisson_with_missing_rows_and_string_groups_from_a_parquet_folder(
     assert_same_glmm(chunked, memory)
 
 
+def test_a_chunk_without_complete_rows_adds_nothing(tmp_path: Path) -> None:
+    frame = data("cbpp").copy()
+    frame.loc[:13, "incidence"] = np.nan  # the first file: every response missing
+    folder = tmp_path / "cbpp"
+    folder.mkdir()
+    _parquet(frame.iloc[:14], folder / "part-0.parquet", row_group=14)
+    _parquet(frame.iloc[14:], folder / "part-1.parquet", row_group=14)
+    with pytest.warns(lmerpy.errors.RowsDroppedWarning):
+        memory = lmerpy.glmer(CBPP, frame, family="binomial", nagq=0)
+    with pytest.warns(lmerpy.errors.RowsDroppedWarning, match="14 of 56 rows"):
+        chunked = lmerpy.glmer(CBPP, folder, family="binomial", nagq=0, batch_size=14)
+    assert_same_glmm(chunked, memory)
+
+
 @pytest.fixture(scope="module")
 def client() -> Iterator[object]:
     from distributed import Client, LocalCluster

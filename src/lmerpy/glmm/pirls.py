@@ -34,7 +34,7 @@ from ..solver import PlsWorkspace
 from .effects import RandomEffects
 from .family import Family
 
-__all__ = ["GlmmDeviance", "PirlsFit", "PirlsObjectives"]
+__all__ = ["GlmmDeviance", "PirlsFit", "PirlsObjectives", "working"]
 
 FloatArray = NDArray[np.float64]
 
@@ -331,12 +331,8 @@ class GlmmDeviance(PirlsObjectives):
     def _working(
         self, eta: FloatArray, mu: FloatArray | None = None
     ) -> tuple[FloatArray, FloatArray]:
-        """Working weights w = prior μ_η² / V(μ) and response z = η - o + (y - μ)/μ_η."""
-        link = self.family.link
-        mu = link.linkinv(eta) if mu is None else mu
-        mu_eta = link.mu_eta(eta)
-        w = self.prior * mu_eta**2 / self.family.variance(mu)
-        return w, eta - self.offset + (self.y - mu) / mu_eta
+        mu = self.family.link.linkinv(eta) if mu is None else mu
+        return working(self.family, self.y, self.prior, self.offset, eta, mu)
 
     def _dev(self, mu: FloatArray) -> float:
         """Σ dev_resid(y, μ), from the saturated kernel computed once."""
@@ -372,6 +368,21 @@ class GlmmDeviance(PirlsObjectives):
         terms = [lw + z * z / 2 - (level_dev(z) - base) / 2 for z, lw in nodes]
         log_mult = logsumexp(np.vstack(terms), axis=0)
         return float(np.sum(base) + ldL2 - 2.0 * np.sum(log_mult))
+
+
+def working(
+    family: Family,
+    y: FloatArray,
+    prior: FloatArray,
+    offset: FloatArray,
+    eta: FloatArray,
+    mu: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """PIRLS's working weights w = prior μ_η² / V(μ) and working response
+    z = η - offset + (y - μ)/μ_η at η (μ its mean)."""
+    mu_eta = family.link.mu_eta(eta)
+    w = prior * mu_eta**2 / family.variance(mu)
+    return w, eta - offset + (y - mu) / mu_eta
 
 
 def _gauss_hermite(k: int) -> tuple[FloatArray, FloatArray]:

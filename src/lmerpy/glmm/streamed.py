@@ -3,7 +3,7 @@
 A linear model needs the data once, through [Z X y]'W[Z X y]. A generalized one needs them
 at every PIRLS iteration, because the working weights w and response z follow the linear
 predictor η. Each iteration here is one pass over the chunks: at the coefficients (β, b) it
-is given, a chunk's η, μ, deviance and aic, and its cross-products [Z X z]'W[Z X z] at the
+is given, a chunk's η, μ and deviance, and its cross-products [Z X z]'W[Z X z] at the
 working weights; the sums over the chunks then give the next PIRLS step, the step-halving
 test and, once PIRLS has settled, the objective. No row is kept between passes: memory is a
 chunk's rows plus the cross-products.
@@ -46,6 +46,7 @@ from .pirls import (
     U_TOL,
     PirlsFit,
     PirlsObjectives,
+    working,
 )
 
 __all__ = ["StreamedGlmmDeviance", "streamed_glmm"]
@@ -81,10 +82,8 @@ class _Sums:
     step: float  # max |η - η of the previous coefficients|
 
     def __add__(self, other: _Sums) -> _Sums:
-        if self.products is None or other.products is None:
-            products = None
-        else:
-            products = self.products + other.products
+        a, b = self.products, other.products
+        products = a if b is None else b if a is None else a + b  # None: a chunk without rows
         return _Sums(products, self.deviance + other.deviance, max(self.step, other.step))
 
 
@@ -121,9 +120,7 @@ class _Pass:
             before = _eta(self.previous, fam, y, prior, X, blocks, offset)
             step = float(np.max(np.abs(eta - before)))
         mu = fam.link.linkinv(eta)
-        mu_eta = fam.link.mu_eta(eta)
-        w = prior * mu_eta**2 / fam.variance(mu)
-        z = eta - offset + (y - mu) / mu_eta
+        w, z = working(fam, y, prior, offset, eta, mu)
         products = CrossProducts.from_rows(blocks, X, z, w, None, moments=False)
         deviance = float(np.sum(fam.dev_resid(y, mu, prior)))
         return _Sums(products, deviance, step)
