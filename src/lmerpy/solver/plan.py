@@ -25,7 +25,7 @@ from .crossprod import (
     diag_cross,
     lhs_products,
     weighted,
-    z_matrix,
+    z_cross,
 )
 from .fillin import GramMap, PairProducts, bind, csr_keys, csr_with_pattern, pair_products
 from .structure import Structure
@@ -87,8 +87,6 @@ class RowKernels:
     """What forms the templates' numbers from the rows, kept to refill them for new weights."""
 
     blocks: tuple[ReBlock, ...]
-    zt: list[sp.csr_matrix]
-    """Z_i' of each term."""
     scatter: dict[Pair, Scatter]
     """One for each structurally non-zero off-diagonal block."""
 
@@ -96,7 +94,6 @@ class RowKernels:
     def of(blocks: tuple[ReBlock, ...], st: Structure) -> RowKernels:
         return RowKernels(
             blocks,
-            [sp.csr_matrix(z_matrix(b).T) for b in blocks],
             {(j, i): Scatter.of(blocks[j], blocks[i]) for j, i in st.nonzero},
         )
 
@@ -232,7 +229,7 @@ def refill(plan: Plan, w: FloatArray, XY: FloatArray) -> None:
     for i, blk in enumerate(rows.blocks):
         D = diag_cross(blk, w)
         tmpl[(i, i)] = dense_from_blocks(D) if st.dense_diag[i] else D
-        zxy = np.ascontiguousarray(np.asarray(rows.zt[i] @ WXY).T)  # (Z_i'W[X y])
+        zxy = z_cross(blk, XY, w)  # (Z_i'W[X y])', by bincounts
         if (K, i) in tmpl:  # in place: the fill-in plan holds this array
             np.copyto(tmpl[(K, i)], zxy)  # type: ignore[arg-type]
         else:
