@@ -129,3 +129,27 @@ def test_loading_a_file_that_is_not_cross_products_is_a_clear_error(tmp_path: Pa
     np.savez(path, a=np.zeros(3))
     with pytest.raises(lmerpy.errors.DataError, match="not a file of lmerpy cross-products"):
         CrossProducts.load(path)
+
+
+def test_off_diagonal_blocks_equal_the_product_of_dense_z() -> None:
+    """Z_j'WZ_i from the rows (off_cross) against the product of dense model matrices, for a
+    two-column term crossed with a one-column one, levels unused included."""
+    from lmerpy.solver.crossprod import off_cross
+
+    rng = np.random.default_rng(4)
+    n = 300
+    bj = ReBlock(rng.integers(0, 12, n), 13, np.column_stack([np.ones(n), rng.normal(size=n)]))
+    bi = ReBlock(rng.integers(0, 7, n), 7, rng.normal(size=(n, 1)))
+    w = rng.uniform(0.5, 2.0, n)
+
+    def dense_z(b: ReBlock) -> np.ndarray:
+        p = b.lhs.shape[1]
+        Z = np.zeros((n, b.n_levels * p))
+        for a in range(p):
+            Z[np.arange(n), b.codes * p + a] = b.lhs[:, a]
+        return Z
+
+    block = off_cross(bj, bi, w)
+    np.testing.assert_allclose(block.toarray(), dense_z(bj).T @ (w[:, None] * dense_z(bi)),
+                               rtol=1e-12, atol=1e-12)  # fmt: skip
+    assert block.has_canonical_format

@@ -29,8 +29,8 @@ from ..solver.crossprod import (
     canonical,
     diag_cross,
     level_pairs,
+    off_cross,
     z_cross,
-    z_matrix,
 )
 from .schema import Schema
 
@@ -115,7 +115,7 @@ class CrossProducts:
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
         raw = np.column_stack([X, y])
         XY = raw if offset is None else np.column_stack([X, y - offset])
-        off, pairs = _off_diagonal(blocks, w, weights is not None)
+        off, pairs = _off_diagonal(blocks, w)
         WXY = w[:, None] * XY  # always a product: XY'XY alone would take BLAS's syrk path
         return CrossProducts(
             n=n,
@@ -212,22 +212,17 @@ class CrossProducts:
 
 
 def _off_diagonal(
-    blocks: Sequence[ReBlock], w: FloatArray, weighted: bool
+    blocks: Sequence[ReBlock], w: FloatArray
 ) -> tuple[dict[Pair, sp.csr_matrix], dict[Pair, sp.csr_matrix]]:
-    """Z_j'WZ_i and the level pairs for the terms j > i that share rows (Z formed only
-    where there are several terms)."""
+    """Z_j'WZ_i and the level pairs for the terms j > i that share rows (no Z formed)."""
     off: dict[Pair, sp.csr_matrix] = {}
     pairs: dict[Pair, sp.csr_matrix] = {}
-    if len(blocks) < 2:
-        return off, pairs
-    Z = [z_matrix(b) for b in blocks]
-    WZ = [sp.csr_matrix(z.multiply(w[:, None])) for z in Z] if weighted else Z
     for j in range(len(blocks)):
         for i in range(j):
             P = level_pairs(blocks[j], blocks[i])
             if P.nnz:
                 pairs[(j, i)] = P
-                off[(j, i)] = canonical(sp.csr_matrix(Z[j].T @ WZ[i]))
+                off[(j, i)] = off_cross(blocks[j], blocks[i], w)
     return off, pairs
 
 

@@ -127,14 +127,6 @@ def canonical(A: sp.csr_matrix) -> sp.csr_matrix:
     return A
 
 
-def z_matrix(block: ReBlock) -> sp.csr_matrix:
-    """The n × (n_levels p) model matrix of one term (level-major columns)."""
-    n, p = block.lhs.shape
-    indices = (block.codes[:, None] * p + np.arange(p)).ravel()
-    indptr = np.arange(0, n * p + 1, p)
-    return sp.csr_matrix((block.lhs.ravel().copy(), indices, indptr), shape=(n, block.n_levels * p))
-
-
 def lhs_products(lhs_j: FloatArray, lhs_i: FloatArray) -> FloatArray | None:
     """lhs_j[r, a] lhs_i[r, b] for every row, flattened (r, a, b); None when all are 1
     (random intercepts), so that the weights are the products."""
@@ -147,6 +139,21 @@ def weighted(w: FloatArray, products: FloatArray | None) -> FloatArray:
     if products is None or w.size == 0:
         return w if products is None else products
     return (products.reshape(w.size, -1) * w[:, None]).ravel()
+
+
+def off_cross(bj: ReBlock, bi: ReBlock, w: FloatArray) -> sp.csr_matrix:
+    """Z_j'WZ_i as canonical CSR, (n_levels_j p_j, n_levels_i p_i): each row's products
+    w lhs_j[:, a] lhs_i[:, b] placed at its levels and summed, without forming Z."""
+    n, pj, pi = w.size, bj.lhs.shape[1], bi.lhs.shape[1]
+    shape3 = (n, pj, pi)
+    rows = np.broadcast_to((bj.codes[:, None] * pj + np.arange(pj))[:, :, None], shape3)
+    cols = np.broadcast_to((bi.codes[:, None] * pi + np.arange(pi))[:, None, :], shape3)
+    values = w[:, None, None] * bj.lhs[:, :, None] * bi.lhs[:, None, :]
+    A = sp.csr_matrix(
+        (values.ravel(), (rows.ravel(), cols.ravel())),
+        shape=(bj.n_levels * pj, bi.n_levels * pi),
+    )
+    return canonical(A)
 
 
 def level_pairs(bj: ReBlock, bi: ReBlock) -> sp.csr_matrix:
