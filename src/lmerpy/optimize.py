@@ -292,9 +292,9 @@ def _newton(
     definite, the step stays inside the bounds and the objective falls by ARMIJO of what the
     step's slope promises (a larger μ shortens the step and turns it toward -g). It stops
     where the undamped step promises less than NEWTON_DECREMENT, or after taking one that
-    promises less than NEWTON_LAST. Steps never land on a bound,
-    so an optimum on a boundary (a singular fit) is BOBYQA's to find: it continues from the
-    best point wherever Newton cannot proceed."""
+    promises less than NEWTON_LAST. Steps never land on a bound, so an optimum on a boundary
+    (a singular fit) is BOBYQA's to find: it continues from the best point wherever Newton
+    cannot proceed."""
     if not getattr(f.fn, "has_hessian", False):
         raise ArgumentError("optimizer='newton' needs a deviance function with a Hessian")
     x, mu = x0.copy(), 0.0
@@ -344,7 +344,10 @@ def _damped_search(
         if step is not None and _inside(x, step, lo, hi):
             trial = x + step
             if attempt == 0:
-                at = f.value_gradient_hessian(trial)
+                try:
+                    at = f.value_gradient_hessian(trial)
+                except np.linalg.LinAlgError:  # not positive definite there: damp more
+                    at = (np.inf, g, H)
                 if at[0] <= fx + ARMIJO * float(g @ step):
                     return trial, 0.0 if mu <= floor else mu / 10, at
             elif f(trial) <= fx + ARMIJO * float(g @ step):
