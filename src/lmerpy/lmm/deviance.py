@@ -9,6 +9,7 @@ from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.linalg import block_diag
 
 from ..data.crossproducts import CrossProducts
 from ..design import Design
@@ -148,17 +149,10 @@ class DevianceFunction:
         return start, basis, self.workspace.second_derivatives(basis)
 
     def _dense_lambda(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
-        blocks = [
-            np.kron(np.eye(t.factor.n_levels), T)
-            for t, T in zip(self.design.terms, self.lambdas(theta), strict=True)
-        ]
-        size = sum(b.shape[0] for b in blocks) + self.workspace.p + 1
-        out = np.eye(size)
-        start = 0
-        for b in blocks:
-            out[start : start + b.shape[0], start : start + b.shape[0]] = b
-            start += b.shape[0]
-        return out
+        """Λ̃ = diag(Λ, I) at θ, dense: each term's I ⊗ Tᵢ, then I for [X y]."""
+        terms = zip(self.design.terms, self.lambdas(theta), strict=True)
+        blocks = [np.kron(np.eye(t.factor.n_levels), T) for t, T in terms]
+        return np.asarray(block_diag(*blocks, np.eye(self.workspace.p + 1)), dtype=np.float64)
 
     def lambdas(self, theta: ArrayLike) -> list[NDArray[np.float64]]:
         """Each term's relative covariance factor Tᵢ at θ."""
