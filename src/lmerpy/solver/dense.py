@@ -122,7 +122,7 @@ def factorise_dense(plan: Plan, T: Sequence[FloatArray]) -> DenseFactor:
     unscaled cross-products. Λ is block diagonal, so each term scales its columns, then its
     rows, of A by its template alone (O(N² p) for N = q + p + 1, not the O(N³) of dense
     products), and one LAPACK call factors the result."""
-    A = _dense_cross_products(plan)
+    A = dense_cross_products(plan)
     size, q = A.shape[0], plan.q
     full = A.copy()
     start = 0
@@ -143,7 +143,7 @@ def factorise_dense(plan: Plan, T: Sequence[FloatArray]) -> DenseFactor:
     return DenseFactor(L, L[q:, q:], plan.levels, plan.dims, ldL2)
 
 
-def _dense_cross_products(plan: Plan) -> FloatArray:
+def dense_cross_products(plan: Plan) -> FloatArray:
     """[Z X y]'W[Z X y] as one dense matrix (kept on the plan until it is refilled)."""
     if plan.dense is None:
         sizes = [m * p for m, p in zip(plan.levels, plan.dims, strict=True)]

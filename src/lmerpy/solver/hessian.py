@@ -29,7 +29,7 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtri
 
 from .blocks import FloatArray
-from .dense import _dense_cross_products
+from .dense import dense_cross_products
 from .diagonal import NotPositiveDefinite
 from .plan import Plan
 
@@ -48,7 +48,7 @@ def criterion_derivatives(
     """(f, ∇f, ∇²f) at Λ̃ = ``lam`` (N × N), with ``basis`` the stacked Eᵢ = ∂Λ̃/∂θᵢ
     (k, N, N) and ``second`` what `second_derivatives` gives for them; f is lme4's REML
     criterion or ML deviance. Raises NotPositiveDefinite where M is not."""
-    A = _dense_cross_products(plan)
+    A = dense_cross_products(plan)
     size, q, p = A.shape[0], plan.q, plan.p
     B = A @ lam
     M = lam.T @ B
@@ -101,6 +101,6 @@ def second_derivatives(plan: Plan, basis: FloatArray) -> FloatArray:
     """Eᵢ'AEⱼ, (k², q²): half of ∂ᵢⱼM, the same at every θ. It lies in the q × q block
     (θ moves Λ alone), inside every leading block the criterion reads."""
     q, k = plan.q, len(basis)
-    A, Eq = _dense_cross_products(plan)[:q, :q], basis[:, :q, :q]
+    A, Eq = dense_cross_products(plan)[:q, :q], basis[:, :q, :q]
     products = np.matmul(Eq.transpose(0, 2, 1)[:, None], np.matmul(A, Eq)[None, :])
     return np.asarray(products.reshape(k * k, q * q))
