@@ -3,10 +3,6 @@ whatever the files, row groups and batches; memory stays bounded by a batch."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import lmerpy
-from tests.data.helpers import assert_same_fit
+from tests.data.helpers import assert_same_fit, memory_probe
 from tests.fits import data
 
 
@@ -102,31 +98,18 @@ def test_fitted_values_stream_to_parquet(tmp_path: Path) -> None:
     np.testing.assert_allclose(out["resid"], memory.residuals, rtol=1e-5, atol=1e-7)
 
 
-_MEMORY_PROBE = textwrap.dedent(
-    """
-    import json, resource, sys, warnings
-    import lmerpy
-    mode, path = sys.argv[1], sys.argv[2]
-    warnings.simplefilter("ignore")
-    if mode == "parquet":
-        fit = lmerpy.lmer("y ~ x + (1 | g)", path, batch_size=50_000)
-    else:
-        import pandas as pd
-        frame = pd.read_parquet(path)
-        fit = lmerpy.lmer("y ~ x + (1 | g)", frame)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"peak": peak, "objective": fit.objective}))
-    """
-)
+_MEMORY_FIT = """
+if mode == "parquet":
+    fit = lmerpy.lmer("y ~ x + (1 | g)", path, batch_size=50_000)
+else:
+    import pandas as pd
+    fit = lmerpy.lmer("y ~ x + (1 | g)", pd.read_parquet(path))
+out = {"objective": fit.objective}
+"""
 
 
 def _probe(mode: str, path: Path) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, "-c", _MEMORY_PROBE, mode, str(path)],
-        capture_output=True, text=True, check=True, timeout=600,
-    )  # fmt: skip
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return memory_probe(_MEMORY_FIT, mode, path)
 
 
 @pytest.mark.timeout(600)

@@ -4,11 +4,6 @@ and for the Laplace approximation, with memory bounded by a chunk."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +14,7 @@ import pytest
 
 import lmerpy
 from lmerpy.errors import ArgumentError, DataError
+from tests.data.helpers import memory_probe
 from tests.fits import data
 
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
@@ -90,20 +86,6 @@ def test_a_chunk_without_complete_rows_adds_nothing(tmp_path: Path) -> None:
     assert_same_glmm(chunked, memory)
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[object]:
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as c,
-    ):  # fmt: skip
-        yield c
-
-
 @pytest.mark.timeout(600)
 def test_a_dask_dataframe_fits_like_the_frame_in_memory(client: object) -> None:
     import dask.dataframe as dd
@@ -131,36 +113,19 @@ def test_what_needs_the_rows_is_refused_clearly(tmp_path: Path) -> None:
     assert "Scaled residuals" not in str(fit.summary())
 
 
-_MEMORY_PROBE = textwrap.dedent(
-    """
-    import json, resource, sys, warnings
-    import lmerpy
-    mode, path = sys.argv[1], sys.argv[2]
-    warnings.simplefilter("ignore")
-    formula = "y ~ x + (1 | g)"
-    if mode == "parquet":
-        fit = lmerpy.glmer(formula, path, family="binomial", nagq=0, batch_size=20_000)
-    else:
-        import pandas as pd
-        fit = lmerpy.glmer(formula, pd.read_parquet(path), family="binomial", nagq=0)
-    try:  # this process's own peak: Linux's ru_maxrss also counts the parent's at the fork
-        with open("/proc/self/status") as status:
-            line = next(x for x in status if x.startswith("VmHWM:"))
-        peak = int(line.split()[1]) * 1024
-    except OSError:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"peak": peak, "loglik": fit.loglik}))
-    """
-)
+_MEMORY_FIT = """
+formula = "y ~ x + (1 | g)"
+if mode == "parquet":
+    fit = lmerpy.glmer(formula, path, family="binomial", nagq=0, batch_size=20_000)
+else:
+    import pandas as pd
+    fit = lmerpy.glmer(formula, pd.read_parquet(path), family="binomial", nagq=0)
+out = {"loglik": fit.loglik}
+"""
 
 
 def _probe(mode: str, path: Path) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, "-c", _MEMORY_PROBE, mode, str(path)],
-        capture_output=True, text=True, check=True, timeout=600,
-    )  # fmt: skip
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return memory_probe(_MEMORY_FIT, mode, path)
 
 
 @pytest.mark.timeout(600)
