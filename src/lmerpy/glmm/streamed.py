@@ -272,8 +272,6 @@ class StreamedGlmmDeviance(PirlsObjectives):
         sums: _Sums = self._source.reduce(
             step, operator.add, columns=self._columns, label="lmerpy PIRLS"
         )
-        if not np.isfinite(sums.deviance):
-            raise PirlsError("the deviance is not finite at these coefficients")
         return sums
 
     def _at_modes(
