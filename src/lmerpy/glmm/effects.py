@@ -7,6 +7,7 @@ import itertools
 from functools import cached_property
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
@@ -14,7 +15,7 @@ from ..design import Design
 from ..design.theta import re_blocks
 from ..solver import ReBlock
 
-__all__ = ["RandomEffects"]
+__all__ = ["RandomEffects", "spherical"]
 
 FloatArray = NDArray[np.float64]
 
@@ -68,3 +69,21 @@ class RandomEffects:
     def _z(self) -> sp.csr_matrix:
         """Z, formed once, when a dense path first needs it."""
         return sp.csr_matrix(self._design.Z)
+
+
+def spherical(lambdas: list[FloatArray], b: FloatArray, levels: list[int]) -> FloatArray | None:
+    """u with Λu = b, term by term (each level-major, ``levels[k]`` levels of term k); None
+    where some Λ's diagonal has a zero, which b does not determine u through."""
+    parts, start = [], 0
+    for T, m in zip(lambdas, levels, strict=True):
+        if not np.all(np.abs(np.diagonal(T)) > 0.0):
+            return None
+        p = T.shape[0]
+        block = b[start : start + m * p].reshape(m, p)
+        parts.append(
+            block.ravel() / T[0, 0]
+            if p == 1
+            else sla.solve_triangular(T, block.T, lower=True).T.ravel()
+        )
+        start += m * p
+    return np.concatenate(parts)

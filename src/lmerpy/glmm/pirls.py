@@ -19,7 +19,7 @@ evaluation's modes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ from ..design import Design
 from ..design.theta import ThetaLayout
 from ..errors import PirlsError
 from ..solver import PlsWorkspace
-from .effects import RandomEffects
+from .effects import RandomEffects, spherical
 from .family import Family
 
 __all__ = ["GlmmDeviance", "PirlsFit", "PirlsObjectives", "working"]
@@ -85,8 +85,8 @@ class PirlsFit:
 class PirlsObjectives:
     """lme4's two ``glmer`` objectives on PIRLS, whatever holds the rows: ``laplace(params)``
     of params = (θ, β) and ``profiled(theta)`` (nAGQ = 0). A subclass supplies ``_iterate``
-    (PIRLS from a start), the attributes below, and ``_last`` (the previous evaluation's
-    modes, the next one's warm start)."""
+    (PIRLS from a start), the attributes below, ``_levels`` (each term's number of levels)
+    and ``_last`` (the previous evaluation's modes, the next one's warm start)."""
 
     design: Design
     family: Family
@@ -98,6 +98,7 @@ class PirlsObjectives:
     disp_columns: list[str]  # nor a dispersion parameter
     evaluations: int
     pirls_iterations: int
+    _levels: list[int]
     _last: PirlsFit | None
 
     # ---- the two objectives ---------------------------------------------------------------
@@ -132,18 +133,33 @@ class PirlsObjectives:
         Raises PirlsError when neither converges."""
         lambdas = self.layout.lambdas(theta)
         fixed = None if beta is None else np.asarray(beta, dtype=np.float64)
+        start = self._warm_start(lambdas)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NaN is caught
             try:
-                fit = self._iterate(lambdas, fixed, warm=self._last is not None)
+                fit = self._iterate(lambdas, fixed, start)
             except PirlsError:
-                if self._last is None:
+                if start is None:
                     raise
-                fit = self._iterate(lambdas, fixed, warm=False)
+                fit = self._iterate(lambdas, fixed, None)
         self._last = fit
         self.pirls_iterations += fit.iterations
         return fit
 
-    def _iterate(self, lambdas: list[FloatArray], beta: FloatArray | None, warm: bool) -> PirlsFit:
+    def _warm_start(self, lambdas: list[FloatArray]) -> PirlsFit | None:
+        """The previous modes, carried to the new θ at the same random effects b = Λu (so
+        the same η): closer to the new modes than the same u, which Λ rescales. Measured
+        on a crossed logistic model of 10⁶ rows, 10% fewer PIRLS iterations (nAGQ = 0 and
+        1). Where some Λ is singular b does not give u, and u is kept."""
+        last = self._last
+        if last is None:
+            return None
+        u = spherical(lambdas, last.b, self._levels)
+        return last if u is None else replace(last, u=u)
+
+    def _iterate(
+        self, lambdas: list[FloatArray], beta: FloatArray | None, start: PirlsFit | None
+    ) -> PirlsFit:
+        """PIRLS from the modes ``start`` (cold, from lme4's starting means, if None)."""
         raise NotImplementedError
 
     def fixed_effects_factor(self, fit: PirlsFit, theta: ArrayLike) -> FloatArray:
@@ -200,6 +216,7 @@ class GlmmDeviance(PirlsObjectives):
         self.eta_tol = ETA_TOL
         self.effects = RandomEffects(design)
         self._blocks = self.effects.blocks
+        self._levels = [blk.n_levels for blk in self._blocks]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             eta0 = family.link.linkfun(family.mu_start(self.y, self.prior))
             w0, z0 = self._working(eta0)
@@ -221,12 +238,15 @@ class GlmmDeviance(PirlsObjectives):
         self.zi_columns: list[str] = []  # lme4's models have no zero inflation
         self.disp_columns: list[str] = []  # nor a dispersion parameter
 
-    def _iterate(self, lambdas: list[FloatArray], beta: FloatArray | None, warm: bool) -> PirlsFit:
+    def _iterate(
+        self, lambdas: list[FloatArray], beta: FloatArray | None, start: PirlsFit | None
+    ) -> PirlsFit:
         X, fam = self.design.X, self.family
         fixed = np.zeros(0) if beta is None else X @ beta + self.offset  # Xβ + o, β given
-        if warm and self._last is not None:
-            u = self._last.u
-            b = self._last.beta if beta is None else beta
+        warm = start is not None
+        if start is not None:
+            u = start.u
+            b = start.beta if beta is None else beta
             eta = (X @ b + self.offset if beta is None else fixed) + self.effects.zb(lambdas, u)
         else:
             u = np.zeros(self.workspace.q)

@@ -207,11 +207,12 @@ class StreamedGlmmDeviance(PirlsObjectives):
         self._at_fit: PirlsFit | None = None  # the modes the workspace's weights belong to
 
     # ---- PIRLS ---------------------------------------------------------------------------
-    def _iterate(self, lambdas: list[FloatArray], beta: FloatArray | None, warm: bool) -> PirlsFit:
+    def _iterate(
+        self, lambdas: list[FloatArray], beta: FloatArray | None, start: PirlsFit | None
+    ) -> PirlsFit:
         q = sum(m * p for m, p in zip(self._levels, self._dims, strict=True))
-        last = self._last
-        if warm and last is not None:
-            at = self._coefficients(lambdas, last.beta if beta is None else beta, last.u)
+        if start is not None:
+            at = self._coefficients(lambdas, start.beta if beta is None else beta, start.u)
         else:
             at = self._coefficients(lambdas, beta, np.zeros(q))
         self._at_fit = None

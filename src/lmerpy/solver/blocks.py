@@ -11,6 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from .._util.threads import wide_blas
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 Pair = tuple[int, int]
@@ -70,10 +72,13 @@ def dense_from_blocks(D: FloatArray) -> FloatArray:
 
 
 def gram(A: Block, B: Block) -> Block:
-    """A @ B.T for dense or CSR operands."""
+    """A @ B.T for dense or CSR operands.  A dense product takes every core's BLAS thread
+    where `wide_blas` allows it for a factorisation of the same work (the order of a cube of
+    A.shape[0] · B.shape[0] · A.shape[1] multiplications)."""
     if isinstance(A, np.ndarray):
         if isinstance(B, np.ndarray):
-            return A @ B.T
+            with wide_blas(round((A.shape[0] * B.shape[0] * A.shape[1]) ** (1 / 3))):
+                return A @ B.T
         return np.asarray((B @ A.T).T)
     if isinstance(B, np.ndarray):
         return np.asarray(A @ B.T)
