@@ -8,7 +8,8 @@
 #     each fit: system.time(lmer(...))[["elapsed"]], so R's startup and the data reading are
 #     not counted; after the warm-up, `repeats` timed fits and more (at most `max-fits`) while
 #     they add up to less than `min-seconds`; then a summary line with their median.
-#     --family=binomial|poisson fits glmer (lme4's defaults: Laplace, Hessian SEs); with
+#     --family=binomial|poisson fits glmer (lme4's defaults: Laplace, Hessian SEs; --nagq=0
+#     its first stage alone, nAGQ = 0); with
 #     --tool=glmmTMB, glmmTMB(formula, dat, family) (maximum likelihood). Their objective is
 #     -2 logLik, lmer's the REML criterion.
 #   Rscript lme4_bench.R --mode=eval --csv=... --meta=... --formula=... --theta=1,0.2,0.5 --calls=20
@@ -47,10 +48,10 @@ load_data <- function(csv, meta_path) {
   dat
 }
 
-fit_model <- function(formula, dat, tool, family) {
+fit_model <- function(formula, dat, tool, family, nagq) {
   if (tool == "glmmTMB") return(glmmTMB::glmmTMB(formula, dat, family = family))
   if (family == "gaussian") return(lmer(formula, dat, REML = TRUE))
-  glmer(formula, dat, family = family)
+  glmer(formula, dat, family = family, nAGQ = nagq)
 }
 
 outcome <- function(m, tool, family) {
@@ -63,12 +64,12 @@ outcome <- function(m, tool, family) {
        converged = m@optinfo$conv$opt == 0)
 }
 
-fit_once <- function(formula, dat, tool = "lme4", family = "gaussian") {
+fit_once <- function(formula, dat, tool = "lme4", family = "gaussian", nagq = 1L) {
   notes <- character(0)
   keep <- function(condition) notes <<- c(notes, trimws(conditionMessage(condition)))
   m <- NULL
   timing <- withCallingHandlers(
-    system.time(m <- fit_model(formula, dat, tool, family)),
+    system.time(m <- fit_model(formula, dat, tool, family, nagq)),
     warning = function(w) {
       keep(w)
       invokeRestart("muffleWarning")
@@ -107,11 +108,12 @@ run_fits <- function(opt) {
   most <- as.integer(opt$`max-fits`)
   tool <- if (is.null(opt$tool)) "lme4" else opt$tool
   family <- if (is.null(opt$family)) "gaussian" else opt$family
+  nagq <- if (is.null(opt$nagq)) 1L else as.integer(opt$nagq)
   if (tool == "glmmTMB" && !has_glmmTMB) stop("glmmTMB is not installed")
-  for (i in seq_len(warmup)) emit_fit(fit_once(formula, dat, tool, family), warmup = TRUE)
+  for (i in seq_len(warmup)) emit_fit(fit_once(formula, dat, tool, family, nagq), warmup = TRUE)
   times <- numeric(0)
   while (length(times) < repeats || (sum(times) < least && length(times) < most)) {
-    r <- fit_once(formula, dat, tool, family)
+    r <- fit_once(formula, dat, tool, family, nagq)
     emit_fit(r, warmup = FALSE)
     times <- c(times, r$seconds)
   }

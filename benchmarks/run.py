@@ -100,6 +100,7 @@ def fit_command(tool: str, model: suite.Model, files: tuple[Path, Path], repeats
             "--mode=fit",
             f"--tool={tool}",
             f"--family={model.family or 'gaussian'}",
+            f"--nagq={model.nagq}",
             f"--csv={csv}",
             f"--meta={meta}",
             f"--formula={model.formula}",

@@ -34,7 +34,7 @@ def fit_lmerpy(model: Model, data: pd.DataFrame) -> FitOutcome:
     import lmerpy
 
     if model.family is not None:
-        g = lmerpy.glmer(model.formula, data, model.family)
+        g = lmerpy.glmer(model.formula, data, model.family, nagq=model.nagq)
         return FitOutcome(g.devfun.evaluations, float(g.objective), g.record.converged)
     fit = lmerpy.lmer(model.formula, data)
     return FitOutcome(fit.record.evaluations, float(fit.reml_criterion), fit.record.converged)
@@ -52,7 +52,7 @@ def fit_mixedlm(model: Model, data: pd.DataFrame) -> FitOutcome:
         family = {"binomial": mixedlm.families.Binomial, "poisson": mixedlm.families.Poisson}
         frame = data.assign(**{k: _derived(data, v) for k, v in spec.derived.items()})
         g = mixedlm.glmer(spec.formula, frame, family=family[model.family](),
-                          weights=spec.weights)  # fmt: skip
+                          weights=spec.weights, nAGQ=model.nagq)  # fmt: skip
         loglik = g.logLik()
         value = float(getattr(loglik, "value", loglik))
         return FitOutcome(getattr(g, "n_iter", None), -2.0 * value, getattr(g, "converged", None))
@@ -128,6 +128,8 @@ def skip_reason(tool: str, model: Model, rows: int, levels: dict[str, int]) -> s
     """Why ``tool`` does not run ``model`` (None when it does). ``levels``: levels per factor."""
     if tool in PYTHON_TOOLS and not installed(tool):
         return f"{tool} is not installed (pip install {tool})"
+    if tool in model.skip:
+        return model.skip[tool]
     if tool == "glmmTMB" and model.family is None:
         return "glmmTMB runs the generalized models only"
     if tool == "statsmodels" and model.family is not None:
