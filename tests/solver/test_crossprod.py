@@ -87,9 +87,9 @@ def test_the_workspace_from_cross_products_is_the_workspace_from_the_rows() -> N
     halves = _rows(blocks, X, y, w, off, slice(0, 50)) + _rows(blocks, X, y, w, off, slice(50, N))
     from_cp = PlsWorkspace.from_cross_products(halves)
     lambdas = [np.array([[1.2, 0.0], [0.3, 0.4]]), np.array([[0.7]]), np.array([[2.0]])]
-    for reml in (True, False):
+    for reml in (True, False):  # the halves' sums add in another order: rounding only
         assert from_cp.objective(lambdas, reml) == pytest.approx(
-            from_rows.objective(lambdas, reml), rel=1e-12
+            from_rows.objective(lambdas, reml), rel=1e-10
         )
         a, b = from_rows.solve(lambdas, reml), from_cp.solve(lambdas, reml)
         np.testing.assert_allclose(b.beta, a.beta, rtol=1e-10)

@@ -30,6 +30,7 @@ from ..solver.crossprod import (
     diag_cross,
     level_pairs,
     off_cross,
+    xy_cross,
     z_cross,
 )
 from .schema import Schema
@@ -116,15 +117,15 @@ class CrossProducts:
         raw = np.column_stack([X, y])
         XY = raw if offset is None else np.column_stack([X, y - offset])
         off, pairs = _off_diagonal(blocks, w)
-        WXY = w[:, None] * XY  # always a product: XY'XY alone would take BLAS's syrk path
+        WXY, xy = xy_cross(XY, w)
         return CrossProducts(
             n=n,
             sum_log_w=float(np.sum(np.log(w))) if weights is not None else 0.0,
             diag=tuple(diag_cross(b, w) for b in blocks),
             off=off,
             pairs=pairs,
-            zxy=tuple(z_cross(b, XY, w) for b in blocks),
-            xy=XY.T @ WXY,
+            zxy=tuple(z_cross(b, WXY) for b in blocks),
+            xy=xy,
             moments=Moments.of_rows(blocks, raw) if moments else None,
         )
 

@@ -53,8 +53,14 @@ def _clamp_unit(mu: FloatArray) -> FloatArray:
 
 
 def _logit_mu_eta(eta: FloatArray) -> FloatArray:
-    e = np.exp(-np.abs(eta))
-    return np.maximum(e / (1.0 + e) ** 2, EPS)
+    """e / (1 + e)² with e = exp(-|η|), at least EPS (R's binomial()$mu.eta), in place."""
+    e = np.abs(eta)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    d = e + 1.0
+    np.multiply(d, d, out=d)
+    np.divide(e, d, out=e)
+    return np.maximum(e, EPS, out=e)
 
 
 def _cloglog_inv(eta: FloatArray) -> FloatArray:
@@ -68,6 +74,12 @@ def _cloglog_mu_eta(eta: FloatArray) -> FloatArray:
 
 def _log_inv(eta: FloatArray) -> FloatArray:
     return np.maximum(np.exp(np.minimum(eta, _EXP_LIMIT)), EPS)
+
+
+def _log_abs_difference(a: FloatArray, b: FloatArray) -> FloatArray:
+    d = np.subtract(a, b)
+    np.abs(d, out=d)
+    return np.log(d, out=d)
 
 
 LINKS: dict[str, Link] = {
@@ -116,6 +128,11 @@ class Family:
         approximation (None for binomial and Poisson, fitted as lme4 does)."""
         return DISTRIBUTIONS.get(self.name)
 
+    @property
+    def canonical(self) -> bool:
+        """Whether the link is the family's canonical one (logit, log), where dμ/dη = V(μ)."""
+        return (self.name, self.link.name) in (("binomial", "logit"), ("poisson", "log"))
+
     def variance(self, mu: FloatArray) -> FloatArray:
         """V(μ)."""
         if self.name == "binomial":
@@ -139,8 +156,8 @@ class Family:
         if self.name == "poisson":
             return lambda mu: np.asarray(y * np.log(mu) - mu)
         if np.all((y == 0.0) | (y == 1.0)):
-            success = y > 0
-            return lambda mu: np.log(np.where(success, mu, 1.0 - mu))
+            failure = 1.0 - y  # |1 - y - μ| is μ for a success, 1 - μ for a failure
+            return lambda mu: _log_abs_difference(failure, mu)
         failure = 1.0 - y
         return lambda mu: np.asarray(y * np.log(mu) + failure * np.log1p(-mu))
 

@@ -399,9 +399,11 @@ def working(
     mu: FloatArray,
 ) -> tuple[FloatArray, FloatArray]:
     """PIRLS's working weights w = prior μ_η² / V(μ) and working response
-    z = η - offset + (y - μ)/μ_η at η (μ its mean)."""
+    z = η - offset + (y - μ)/μ_η at η (μ its mean). A canonical link has μ_η = V(μ), so
+    w = prior μ_η: the same weights with fewer passes over the rows (and, for the logit,
+    without the cancellation in μ(1 - μ) where μ is near 0 or 1)."""
     mu_eta = family.link.mu_eta(eta)
-    w = prior * mu_eta**2 / family.variance(mu)
+    w = prior * mu_eta if family.canonical else prior * mu_eta**2 / family.variance(mu)
     return w, eta - offset + (y - mu) / mu_eta
 
 

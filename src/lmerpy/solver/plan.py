@@ -25,6 +25,7 @@ from .crossprod import (
     diag_cross,
     lhs_products,
     weighted,
+    xy_cross,
     z_cross,
 )
 from .fillin import GramMap, PairProducts, bind, csr_keys, csr_with_pattern, pair_products
@@ -225,16 +226,15 @@ def refill(plan: Plan, w: FloatArray, XY: FloatArray) -> None:
         _spread_into(plan, key)
     for (j, i, k), pp in plan.products.items() if plan.reweightable else ():
         pp.refresh(plan.S[(j, k)], plan.S[(i, k)])
-    WXY = w[:, None] * XY
+    WXY, tmpl[(K, K)] = xy_cross(XY, w)
     for i, blk in enumerate(rows.blocks):
         D = diag_cross(blk, w)
         tmpl[(i, i)] = dense_from_blocks(D) if st.dense_diag[i] else D
-        zxy = z_cross(blk, XY, w)  # (Z_i'W[X y])', by bincounts
+        zxy = z_cross(blk, WXY)  # (Z_i'W[X y])', by bincounts
         if (K, i) in tmpl:  # in place: the fill-in plan holds this array
             np.copyto(tmpl[(K, i)], zxy)  # type: ignore[arg-type]
         else:
             tmpl[(K, i)] = zxy
-    tmpl[(K, K)] = XY.T @ WXY
     plan.level_xy = plan.dense = None
 
 

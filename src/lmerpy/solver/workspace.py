@@ -308,8 +308,8 @@ class PlsWorkspace:
         if w.shape != (self._n,) or y.shape != (self._n,):
             raise ArgumentError(f"weights and y must have shape ({self._n},)")
         self._weights, self._log_w_sum = w, None
-        if self._XY is None:
-            self._XY = np.column_stack([self._X, y])
+        if self._XY is None:  # column-major: each column's products read it contiguously
+            self._XY = np.asfortranarray(np.column_stack([self._X, y]))
         XY = self._XY
         np.subtract(y, self._offset, out=XY[:, -1])
         if plan.reweightable or not plan.products:
