@@ -180,6 +180,7 @@ MODELS += [
         LOGISTIC,
         "large",
         None,
+        once=frozenset({"mixedlm"}),
         family="binomial",
         mixedlm=MixedlmSpec(LOGISTIC),
         nagq=0,
