@@ -144,7 +144,7 @@ MODELS: list[Model] = [
         "y ~ x + (x | g)",
         "large",
         StatsmodelsSpec("y ~ x", "g", "~x"),
-        once=frozenset({"lme4"}),
+        once=frozenset({"lme4", "statsmodels"}),
     ),
     Model(
         "crossed_1e6",

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from .._util.threads import wide_blas
+from .._util.threads import WIDE_BLAS_ORDER, wide_blas
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -77,7 +77,10 @@ def gram(A: Block, B: Block) -> Block:
     A.shape[0] · B.shape[0] · A.shape[1] multiplications)."""
     if isinstance(A, np.ndarray):
         if isinstance(B, np.ndarray):
-            with wide_blas(round((A.shape[0] * B.shape[0] * A.shape[1]) ** (1 / 3))):
+            work = A.shape[0] * B.shape[0] * A.shape[1]
+            if work < WIDE_BLAS_ORDER**3:  # most products: no thread check at all
+                return A @ B.T
+            with wide_blas(round(work ** (1 / 3))):
                 return A @ B.T
         return np.asarray((B @ A.T).T)
     if isinstance(B, np.ndarray):
