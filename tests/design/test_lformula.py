@@ -124,3 +124,28 @@ def test_z_is_lme4s_sparse_random_effects_matrix() -> None:
     fit = lmerpy.lmer("Reaction ~ Days + (Days | Subject)", datasets.load("sleepstudy"))
     b = fit.ranef["Subject"].to_numpy().ravel()  # level-major, as Z's columns
     np.testing.assert_allclose(design.X @ fit.fixef.to_numpy() + Z @ b, fit.fitted, rtol=1e-10)
+
+
+def test_object_and_text_grouping_columns_give_the_same_design() -> None:
+    """A grouping column of Python strings (``dtype=object``) with missing values, alone and
+    in an interaction, gives the rows, levels and codes of the same column as text."""
+    rng = np.random.default_rng(3)
+    n = 200
+    labels = np.array(["b", "a", "c", "d"], dtype=object)[rng.integers(0, 4, n)]
+    labels[[3, 50, 120]] = [None, np.nan, None]
+    frame = pd.DataFrame(
+        {"y": rng.normal(size=n), "x": rng.normal(size=n), "g": pd.Series(labels, dtype=object),
+         "h": rng.choice(["u", "v"], n)}
+    )  # fmt: skip
+    text = frame.assign(g=frame["g"].astype("str").where(frame["g"].notna()))
+    assert frame["g"].dtype == object and text["g"].dtype != object
+    formula = "y ~ x + (1 | g) + (x || g:h)"
+    with pytest.warns(RowsDroppedWarning, match="3 of 200 rows dropped"):
+        as_objects = lmerpy.lformula(formula, frame)
+    with pytest.warns(RowsDroppedWarning, match="3 of 200 rows dropped"):
+        as_text = lmerpy.lformula(formula, text)
+    assert list(as_objects.rows) == list(as_text.rows)
+    for a, b in zip(as_objects.terms, as_text.terms, strict=True):
+        assert list(a.factor.labels) == list(b.factor.labels)
+        np.testing.assert_array_equal(a.factor.codes, b.factor.codes)
+    assert list(as_objects.terms[-1].factor.labels) == ["a", "b", "c", "d"]

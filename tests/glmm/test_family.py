@@ -78,3 +78,26 @@ def test_counts_beyond_double_precision_are_refused() -> None:
 
     with pytest.raises(DataError, match=r"counts as large as 1\.34e"):
         poisson().check_response(np.array([0.0, 3.0, 1.34e154]), "the response y")
+
+
+@pytest.mark.parametrize("name", ["logit", "poisson", "probit"])
+def test_working_weights_are_prior_times_mu_eta_squared_over_the_variance(name: str) -> None:
+    """PIRLS's weights w = prior μ_η² / V(μ) (a canonical link's shortcut prior μ_η included)
+    and working response z = η - offset + (y - μ)/μ_η, from R's numbers in the references."""
+    from lmerpy.glmm.pirls import working
+
+    family, y, _ = CASES[name]
+    ref = REFS[name]
+    eta = np.array(ref["eta"], dtype=np.float64)
+    mu, prior, offset = np.array(ref["mu"]), np.array([1.0, 2.0, 0.5, 1.0, 3.0]), np.full(5, 0.1)
+    w, z = working(family, y, prior, offset, eta, mu)
+    mu_eta, variance = np.array(ref["mu_eta"]), np.array(ref["variance"])
+    np.testing.assert_allclose(w, prior * mu_eta**2 / variance, rtol=1e-12)
+    np.testing.assert_allclose(z, eta - offset + (y - mu) / mu_eta, rtol=1e-12)
+    assert family.canonical == (name != "probit")
+
+
+def test_the_binary_kernel_is_log_mu_for_successes_and_log_one_minus_mu_for_failures() -> None:
+    mu = np.array([0.2, 0.7, EPS, 1 - EPS, 0.5])  # y = 0, 1, 1, 0, 1
+    expected = [np.log(0.8), np.log(0.7), np.log(EPS), np.log(EPS), np.log(0.5)]
+    np.testing.assert_allclose(binomial().kernel(Y01, mu), expected, rtol=1e-15)

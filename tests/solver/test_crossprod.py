@@ -153,3 +153,36 @@ def test_off_diagonal_blocks_equal_the_product_of_dense_z() -> None:
     np.testing.assert_allclose(block.toarray(), dense_z(bj).T @ (w[:, None] * dense_z(bi)),
                                rtol=1e-12, atol=1e-12)  # fmt: skip
     assert block.has_canonical_format
+
+
+def _dense_z(b: ReBlock) -> np.ndarray:
+    n, p = b.lhs.shape
+    Z = np.zeros((n, b.n_levels * p))
+    for a in range(p):
+        Z[np.arange(n), b.codes * p + a] = b.lhs[:, a]
+    return Z
+
+
+@pytest.mark.parametrize("columns", [3, 9])  # dot products per pair; one BLAS product
+def test_weighted_products_of_x_and_z_equal_the_dense_products(columns: int) -> None:
+    """xy_cross and z_cross against products of dense matrices, for an intercept term, a
+    two-column term and a one-column term that is not an intercept."""
+    from lmerpy.solver.crossprod import xy_cross, z_cross
+
+    rng = np.random.default_rng(5)
+    n = 400
+    XY = rng.normal(size=(n, columns))
+    w = rng.uniform(0.5, 2.0, n)
+    WXY, G = xy_cross(XY, w)
+    np.testing.assert_allclose(WXY, w[:, None] * XY, rtol=1e-15)
+    np.testing.assert_allclose(G, XY.T @ (w[:, None] * XY), rtol=1e-12)
+    assert columns > 6 or np.array_equal(G, G.T)  # the pairs' dot products: mirrored
+    terms = [
+        ReBlock(rng.integers(0, 9, n), 9, np.ones((n, 1))),
+        ReBlock(rng.integers(0, 6, n), 6, np.column_stack([np.ones(n), rng.normal(size=n)])),
+        ReBlock(rng.integers(0, 4, n), 4, rng.normal(size=(n, 1))),
+    ]
+    assert [t.intercept for t in terms] == [True, False, False]
+    for term in terms:
+        expected = (_dense_z(term).T @ (w[:, None] * XY)).T
+        np.testing.assert_allclose(z_cross(term, WXY), expected, rtol=1e-12, atol=1e-12)

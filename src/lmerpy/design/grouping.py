@@ -8,7 +8,7 @@ keeps its own level order, other columns sort their values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -38,13 +38,17 @@ class GroupingFactor:
         return len(self.labels)
 
 
-def grouping_factor(variables: tuple[str, ...], data: pd.DataFrame) -> GroupingFactor:
-    """The factor of ``a:b:...`` over ``data`` (complete cases), unused levels dropped.
+def grouping_factor(
+    variables: tuple[str, ...], data: pd.DataFrame, known: Mapping[str, Labels] | None = None
+) -> GroupingFactor:
+    """The factor of ``a:b:...`` over ``data`` (complete cases), unused levels dropped;
+    ``known`` holds some variables' labels on those rows, found before.
 
     Levels of an interaction are ordered with the first variable varying slowest and
     labelled ``"a-level:b-level"``, as R's ``a:b`` labels them.
     """
-    parts = [level_labels(data[v]) for v in variables]
+    known = {} if known is None else known
+    parts = [known[v] if v in known else level_labels(data[v]) for v in variables]
     sizes = [len(p.texts) for p in parts]
     name = ":".join(variables)
     if float(np.prod(sizes, dtype=np.float64)) >= 2.0**62:  # the combined key would overflow

@@ -202,10 +202,10 @@ def z_cross(block: ReBlock, WV: FloatArray) -> FloatArray:
     pair, without forming Z."""
     m, p = block.n_levels, block.lhs.shape[1]
     out = np.empty((WV.shape[1], m, p))
-    ones = p == 1 and block.intercept
+    ones = block.intercept
     for a in range(p):
         for c in range(WV.shape[1]):
-            values = WV[:, c] if ones else block.lhs[:, a] * WV[:, c]
+            values = WV[:, c] if ones else block.lhs[:, a] * WV[:, c]  # no product with 1s
             out[c, :, a] = np.bincount(block.codes, weights=values, minlength=m)
     return out.reshape(WV.shape[1], m * p)
 
