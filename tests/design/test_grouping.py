@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from lmerpy import datasets
 from lmerpy.design.grouping import grouping_factor, level_labels
@@ -20,6 +21,25 @@ def test_numbers_are_levels_sorted_numerically_labelled_as_r() -> None:
     g = grouping_factor(("g",), pd.DataFrame({"g": [10.0, 2.0, 1.5, 2.0]}))
     assert list(g.levels) == ["1.5", "2", "10"]
     assert g.codes.tolist() == [2, 1, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("values", "texts", "codes"),
+    [
+        (np.array([10, -2, 3, 10], dtype=np.int64), ["-2", "3", "10"], [2, 0, 1, 2]),
+        (np.array([7, 7, 1], dtype=np.uint8), ["1", "7"], [1, 1, 0]),
+        (np.array([10**15, 1, 10**15]), ["1", "1000000000000000"], [1, 0, 1]),  # wide range
+        (np.array([2**63 - 1, -(2**63)]), ["-9223372036854775808", "9223372036854775807"], [1, 0]),
+        (np.array([2**64 - 1, 0], dtype=np.uint64), ["0", "18446744073709551615"], [1, 0]),
+    ],
+)
+def test_integers_sort_numerically_as_r_factor_does(
+    values: np.ndarray, texts: list[str], codes: list[int]
+) -> None:
+    # R: factor(c(10L, -2L, 3L, 10L)) has levels "-2" "3" "10"
+    labels = level_labels(pd.Series(values))
+    assert labels.texts == texts
+    assert labels.codes.tolist() == codes
 
 
 def test_strings_sort() -> None:

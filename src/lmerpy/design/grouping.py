@@ -116,6 +116,11 @@ def level_labels(column: pd.Series) -> Labels:
         values = column.array  # the Categorical itself: its attributes cost less than .cat's
         texts = [str(c) for c in values.categories.tolist()]
         return Labels(values.codes.astype(np.int64), texts)
+    if _plain_integers(column):  # a table lookup, 6× faster than hashing
+        values = column.to_numpy(dtype=np.int64)
+        low = int(values.min())
+        observed, codes = _distinct(values - low)
+        return Labels(codes, [str(v + low) for v in observed.tolist()])
     # hash the values (pandas' factorize), then sort only the distinct ones: sorting a million
     # Python strings took 2.6 s of a 3 s design; this takes ~0.1 s
     codes, uniques = pd.factorize(column, sort=False)
@@ -124,8 +129,18 @@ def level_labels(column: pd.Series) -> Labels:
     rank = np.empty(len(order) + 1, dtype=np.int64)
     rank[order] = np.arange(len(order))
     rank[-1] = -1  # factorize's -1 (missing) stays missing
-    text = [_label(u) for u in distinct[order].tolist()]
+    text = distinct[order].tolist()
+    if not isinstance(column.dtype, pd.StringDtype):  # text needs no conversion
+        text = [_label(u) for u in text]
     return Labels(rank[np.asarray(codes, dtype=np.int64)], text)
+
+
+def _plain_integers(column: pd.Series) -> bool:
+    """Whether ``column`` holds plain integers (no missing values) whose range fits int64."""
+    dtype = column.dtype
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "iu" or dtype == np.uint64:
+        return False
+    return len(column) > 0 and int(column.max()) - int(column.min()) < 2**62
 
 
 def _label(value: object) -> str:
