@@ -137,7 +137,7 @@ def test_object_and_text_grouping_columns_give_the_same_design() -> None:
         {"y": rng.normal(size=n), "x": rng.normal(size=n), "g": pd.Series(labels, dtype=object),
          "h": rng.choice(["u", "v"], n)}
     )  # fmt: skip
-    text = frame.assign(g=frame["g"].astype("str").where(frame["g"].notna()))
+    text = frame.assign(g=frame["g"].astype("string"))  # pandas' StringDtype, missing kept
     assert frame["g"].dtype == object and text["g"].dtype != object
     formula = "y ~ x + (1 | g) + (x || g:h)"
     with pytest.warns(RowsDroppedWarning, match="3 of 200 rows dropped"):

@@ -45,6 +45,19 @@ def test_family_functions_match_r(name: str) -> None:
     np.testing.assert_allclose(family.aic(y, mu, w, np.ones(5)), ref["aic"], rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["logit", "probit", "cloglog", "poisson"])
+def test_links_take_scalars_and_integers_and_leave_their_input_alone(name: str) -> None:
+    family = CASES[name][0]
+    ref = REFS[name]
+    eta = np.array(ref["eta"], dtype=np.float64)
+    kept = eta.copy()
+    assert family.link.mu_eta(float(eta[1])) == pytest.approx(ref["mu_eta"][1], rel=1e-12)
+    np.testing.assert_allclose(family.link.mu_eta(eta), ref["mu_eta"], rtol=1e-12)
+    np.testing.assert_array_equal(eta, kept)
+    ints = np.array([-2, 0, 3])
+    np.testing.assert_allclose(family.link.mu_eta(ints), family.link.mu_eta(ints.astype(float)))
+
+
 def test_inverse_links_stay_inside_the_unit_interval() -> None:
     """lme4's guards (src/glmFamily.cpp): μ in [ε, 1 - ε], dμ/dη at least ε."""
     eta = np.array([-800.0, -40.0, 40.0, 800.0])

@@ -10,9 +10,10 @@ Set the environment variable ``LMERPY_BLAS_THREADS`` to another number of thread
 leave the BLAS as it is configured.
 
 One exception (`wide_blas`): a dense factorisation or inverse of order WIDE_BLAS_ORDER or more
-(InstEval's 1,142 × 1,142 block) takes every core's thread when the machine is otherwise idle,
-outside worker processes, and with ``LMERPY_BLAS_THREADS`` unset. Measured here on 2 cores:
-the inverse (``dpotri``) of that block 31 -> 20 ms, its Cholesky factor 18 -> 15 ms.
+(InstEval's 1,142 × 1,142 block), or a dense product of as much work (the fill-in gram of a
+crossed model), takes every core's thread when the machine is otherwise idle, outside worker
+processes, and with ``LMERPY_BLAS_THREADS`` unset. Measured here on 2 cores: the inverse
+(``dpotri``) of that block 31 -> 20 ms, its Cholesky factor 18 -> 15 ms.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def pin_blas_threads(threads: int) -> None:
 
 @contextmanager
 def wide_blas(order: int) -> Iterator[None]:
-    """Every core's BLAS thread for one dense operation of the given order, inside lmerpy's
+    """Every core's BLAS thread for one dense operation of the given order (a product's
+    cube root of its work), inside lmerpy's
     one-thread block, when it pays and is safe: the order at least WIDE_BLAS_ORDER, more
     than one core, no ``LMERPY_BLAS_THREADS`` setting, not in a worker process, and the
     machine otherwise idle (1-minute load average below cores - 0.5; threads that wait for

@@ -79,7 +79,7 @@ def _distinct(key: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int
     """Sorted distinct values of ``key`` (non-negative) and each row's index among them: a
     table lookup when the keys are small, a sort otherwise."""
     top = int(key.max()) + 1 if key.size else 0
-    if top <= 4 * key.size + 1024:
+    if top <= _table_size(key.size):
         present = np.bincount(key, minlength=top) > 0
         observed = np.flatnonzero(present).astype(np.int64)
         if len(observed) == top:  # every level occurs: the keys are their own indices
@@ -88,6 +88,11 @@ def _distinct(key: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int
         return observed, position[key].astype(np.int64)
     observed, inverse = np.unique(key, return_inverse=True)
     return observed.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+
+
+def _table_size(rows: int) -> int:
+    """The largest range of keys looked up in a table rather than sorted."""
+    return 4 * rows + 1024
 
 
 def _by_rows(name: str, parts: list[Labels]) -> GroupingFactor:
@@ -116,7 +121,7 @@ def level_labels(column: pd.Series) -> Labels:
         values = column.array  # the Categorical itself: its attributes cost less than .cat's
         texts = [str(c) for c in values.categories.tolist()]
         return Labels(values.codes.astype(np.int64), texts)
-    if _plain_integers(column):  # a table lookup, 6× faster than hashing
+    if _plain_integers(column):  # a table lookup: 4 ms for 10⁶ rows, hashing takes 23
         values = column.to_numpy(dtype=np.int64)
         low = int(values.min())
         observed, codes = _distinct(values - low)
@@ -136,11 +141,12 @@ def level_labels(column: pd.Series) -> Labels:
 
 
 def _plain_integers(column: pd.Series) -> bool:
-    """Whether ``column`` holds plain integers (no missing values) whose range fits int64."""
+    """Whether ``column`` holds integers (none missing) within a range small enough for
+    ``_distinct``'s table; wider ranges (IDs of many digits) are hashed."""
     dtype = column.dtype
     if not isinstance(dtype, np.dtype) or dtype.kind not in "iu" or dtype == np.uint64:
         return False
-    return len(column) > 0 and int(column.max()) - int(column.min()) < 2**62
+    return len(column) > 0 and int(column.max()) - int(column.min()) < _table_size(len(column))
 
 
 def _label(value: object) -> str:

@@ -28,7 +28,6 @@ class RandomEffects:
         self.n = design.nobs
         edges = np.cumsum([0, *(b.n_levels * b.lhs.shape[1] for b in self.blocks)])
         self.slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
-        self._intercept_only = [bool(np.all(b.lhs == 1.0)) for b in self.blocks]
         self._design = design
 
     def split(self, u: FloatArray) -> list[FloatArray]:
@@ -43,12 +42,11 @@ class RandomEffects:
     def zb(self, lambdas: list[FloatArray], u: FloatArray) -> FloatArray:
         """Z Λ u."""
         out = np.zeros(self.n)
-        parts = zip(self.blocks, self.split(u), lambdas, self._intercept_only, strict=True)
-        for blk, part, T, ones in parts:
+        for blk, part, T in zip(self.blocks, self.split(u), lambdas, strict=True):
             if T.shape[0] > 1:
                 b = part.reshape(blk.n_levels, -1) @ T.T
                 out += np.einsum("na,na->n", blk.lhs, b[blk.codes])
-            elif ones:
+            elif blk.intercept:
                 out += (T[0, 0] * part)[blk.codes]
             else:
                 out += blk.lhs[:, 0] * (T[0, 0] * part)[blk.codes]
@@ -73,17 +71,22 @@ class RandomEffects:
 
 def spherical(lambdas: list[FloatArray], b: FloatArray, levels: list[int]) -> FloatArray | None:
     """u with Λu = b, term by term (each level-major, ``levels[k]`` levels of term k); None
-    where some Λ's diagonal has a zero, which b does not determine u through."""
+    where some Λ's diagonal has a zero, which b does not determine u through, or is so small
+    that u overflows."""
     parts, start = [], 0
     for T, m in zip(lambdas, levels, strict=True):
         if not np.all(np.abs(np.diagonal(T)) > 0.0):
             return None
         p = T.shape[0]
         block = b[start : start + m * p].reshape(m, p)
-        parts.append(
-            block.ravel() / T[0, 0]
-            if p == 1
-            else sla.solve_triangular(T, block.T, lower=True).T.ravel()
-        )
+        with np.errstate(over="ignore"):
+            part = (
+                block.ravel() / T[0, 0]
+                if p == 1
+                else sla.solve_triangular(T, block.T, lower=True).T.ravel()
+            )
+        if not np.all(np.isfinite(part)):
+            return None
+        parts.append(part)
         start += m * p
     return np.concatenate(parts)

@@ -53,8 +53,10 @@ def _clamp_unit(mu: FloatArray) -> FloatArray:
 
 
 def _logit_mu_eta(eta: FloatArray) -> FloatArray:
-    """e / (1 + e)² with e = exp(-|η|), at least EPS (R's binomial()$mu.eta), in place."""
-    e = np.abs(eta)
+    """e / (1 + e)² with e = exp(-|η|), at least EPS (R's binomial()$mu.eta), in one buffer."""
+    e = np.abs(np.asarray(eta, dtype=np.float64))
+    if e.ndim == 0:  # a scalar: nothing to save, and a numpy scalar is no ``out``
+        return np.maximum(np.exp(-e) / (1.0 + np.exp(-e)) ** 2, EPS)
     np.negative(e, out=e)
     np.exp(e, out=e)
     d = e + 1.0
@@ -130,7 +132,8 @@ class Family:
 
     @property
     def canonical(self) -> bool:
-        """Whether the link is the family's canonical one (logit, log), where dμ/dη = V(μ)."""
+        """Whether dμ/dη = V(μ): the canonical links of the binomial and Poisson families
+        (logit, log), where the working weights need no division by V(μ)."""
         return (self.name, self.link.name) in (("binomial", "logit"), ("poisson", "log"))
 
     def variance(self, mu: FloatArray) -> FloatArray:

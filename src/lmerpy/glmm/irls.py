@@ -18,6 +18,7 @@ from ..design import Design
 from ..errors import FamilyError, FitError
 from .family import Family, get_family
 from .fit import glformula
+from .pirls import working
 
 __all__ = ["GlmResult", "glm"]
 
@@ -121,9 +122,7 @@ def glm(
     deviance = np.inf
     iteration = 0
     for iteration in range(1, IRLS_MAX_ITER + 1):  # noqa: B007 (kept on the result)
-        d = fam.link.mu_eta(eta)
-        z = eta - offset + (y - mu) / d
-        W = w * d**2 / fam.variance(mu)
+        W, z = working(fam, y, w, offset, eta, mu)
         sw = np.sqrt(W)
         beta = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
         eta = X @ beta + offset
@@ -135,8 +134,7 @@ def glm(
         deviance = new
     else:
         raise FitError(f"IRLS did not converge in {IRLS_MAX_ITER} iterations")
-    d = fam.link.mu_eta(eta)
-    W = w * d**2 / fam.variance(mu)
+    W, _ = working(fam, y, w, offset, eta, mu)
     vcov = np.asarray(np.linalg.inv(X.T @ (W[:, None] * X)), dtype=np.float64)
     loglik = -fam.aic(y, mu, w, trials) / 2
     return GlmResult(design, fam, np.asarray(beta), vcov, np.asarray(mu), float(loglik), deviance,

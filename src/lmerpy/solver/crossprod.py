@@ -186,7 +186,7 @@ def response_cross(
 
 def xy_cross(XY: FloatArray, w: FloatArray) -> tuple[FloatArray, FloatArray]:
     """W[X y] (column-major) and [X y]'W[X y] for XY = [X y] and weights w."""
-    WXY = np.multiply(np.asfortranarray(XY), w[:, None], order="F")
+    WXY = np.multiply(XY, w[:, None], order="F")
     k = XY.shape[1]
     if k > FEW_COLUMNS:
         return WXY, XY.T @ WXY

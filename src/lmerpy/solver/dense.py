@@ -8,12 +8,13 @@ factor, the spherical modes and the conditional variances.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg.lapack import dpotrf
+from scipy.linalg.lapack import dpotrf, dtrtrs
 
 from .blocks import FloatArray, dense_from_blocks, to_dense
 from .diagonal import Diag, NotPositiveDefinite, small_back_solve, small_cholesky_solve
@@ -97,9 +98,14 @@ class DenseFactor:
         q = self.L.shape[0] - p - 1
         LXZ = self.L[q:, :q]
         rhs = LXZ[p] - LXZ[:p].T @ beta
-        u = sla.solve_triangular(self.L[:q, :q], rhs, lower=True, trans="T", check_finite=False)
-        edges = np.cumsum([m * d for m, d in zip(self.levels, self.dims, strict=True)])
-        return [np.asarray(part) for part in np.split(u, edges[:-1])]
+        # LAPACK directly: scipy's solve_triangular costs 12 µs more a call, PIRLS's modes
+        # on a model as small as cbpp call it ~260 times a fit
+        u, info = dtrtrs(self.L[:q, :q], rhs, lower=1, trans=1)
+        if info != 0:  # a zero on the diagonal, which a factor from dpotrf does not have
+            raise np.linalg.LinAlgError("the random effects' factor is singular")
+        sizes = (m * d for m, d in zip(self.levels, self.dims, strict=True))
+        edges = [0, *itertools.accumulate(sizes)]
+        return [u[a:b] for a, b in itertools.pairwise(edges)]
 
     def relative_condvar(self, T: Sequence[FloatArray]) -> list[FloatArray]:
         """Per term, the level blocks of Λ(L_Z L_Z')⁻¹Λ'."""
@@ -147,8 +153,8 @@ def dense_cross_products(plan: Plan) -> FloatArray:
     """[Z X y]'W[Z X y] as one dense matrix (kept on the plan until it is refilled)."""
     if plan.dense is None:
         sizes = [m * p for m, p in zip(plan.levels, plan.dims, strict=True)]
-        edges = np.cumsum([0, *sizes, plan.p + 1])
-        A = np.zeros((int(edges[-1]),) * 2)
+        edges = [0, *itertools.accumulate([*sizes, plan.p + 1])]
+        A = np.zeros((edges[-1], edges[-1]))
         for (j, i), block in plan.templates.items():
             if isinstance(block, np.ndarray) and block.ndim == 3:
                 dense = dense_from_blocks(block)
