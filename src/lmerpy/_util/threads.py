@@ -73,12 +73,12 @@ def pin_blas_threads(threads: int) -> None:
 
 @contextmanager
 def wide_blas(order: int) -> Iterator[None]:
-    """Every core's BLAS thread for one dense operation of the given order (a product's
-    cube root of its work), inside lmerpy's
-    one-thread block, when it pays and is safe: the order at least WIDE_BLAS_ORDER, more
-    than one core, no ``LMERPY_BLAS_THREADS`` setting, not in a worker process, and the
-    machine otherwise idle (1-minute load average below cores - 0.5; threads that wait for
-    busy cores cost far more than they gain, see above). Elsewhere it does nothing."""
+    """Every core's BLAS thread for one dense operation of the given order (for a product,
+    the cube root of its work), inside lmerpy's one-thread block, when it pays and is safe:
+    the order at least WIDE_BLAS_ORDER, more than one core, no ``LMERPY_BLAS_THREADS``
+    setting, not in a worker process, and the machine otherwise idle (1-minute load average
+    below cores - 0.5; threads that wait for busy cores cost far more than they gain, see
+    above). Elsewhere it does nothing."""
     cores = os.cpu_count() or 1
     if (
         order < WIDE_BLAS_ORDER
