@@ -135,7 +135,7 @@ def level_labels(column: pd.Series) -> Labels:
     rank[order] = np.arange(len(order))
     rank[-1] = -1  # factorize's -1 (missing) stays missing
     text = distinct[order].tolist()
-    if not isinstance(column.dtype, pd.StringDtype):  # text needs no conversion
+    if not all(type(u) is str for u in text):  # text needs no conversion
         text = [_label(u) for u in text]
     return Labels(rank[np.asarray(codes, dtype=np.int64)], text)
 
