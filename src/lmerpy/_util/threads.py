@@ -79,10 +79,12 @@ def wide_blas(order: int) -> Iterator[None]:
     setting, not in a worker process, and the machine otherwise idle (1-minute load average
     below cores - 0.5; threads that wait for busy cores cost far more than they gain, see
     above). Elsewhere it does nothing."""
+    if order < WIDE_BLAS_ORDER:  # the common case, decided before asking the system
+        yield
+        return
     cores = os.cpu_count() or 1
     if (
-        order < WIDE_BLAS_ORDER
-        or cores < 2
+        cores < 2
         or _depth[0] == 0
         or _pinned
         or "LMERPY_BLAS_THREADS" in os.environ
