@@ -309,7 +309,8 @@ class PlsWorkspace:
             raise ArgumentError(f"weights and y must have shape ({self._n},)")
         self._weights, self._log_w_sum = w, None
         if self._XY is None:  # column-major: each column's products read it contiguously
-            self._XY = np.asfortranarray(np.column_stack([self._X, y]))
+            self._XY = np.empty((self._n, self._X.shape[1] + 1), order="F")
+            self._XY[:, :-1] = self._X
         XY = self._XY
         np.subtract(y, self._offset, out=XY[:, -1])
         if plan.reweightable or not plan.products:
